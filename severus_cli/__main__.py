@@ -1,0 +1,15 @@
+"""Entry point: run the Typer app and turn every SeverusError into a message + exit code."""
+
+from __future__ import annotations
+
+import sys
+
+
+def main() -> None:
+    from severus_cli.app import app
+
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Thin command implementations: parse, call the core, report."""
