@@ -1,0 +1,359 @@
+"""The host's routing brain, sans-IO: connections, nicks, rooms, timeouts.
+
+Feed it what happened (a connection authenticated, a packet arrived, time passed)
+with the current time, and it answers with actions for the transport layer. It never
+reads a clock or touches a socket, so every rule here is tested without a network.
+A peer that breaks the protocol gets an error packet and a closed connection; no one
+else is affected.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from severus_cli.core import packets as p
+from severus_cli.core.packets import LOBBY, Packet, encode
+from severus_cli.core.ratelimit import TokenBucket
+from severus_cli.errors import RemoteProtocolError
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    conn: int
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Broadcast:
+    conns: tuple[int, ...]
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    """Close ``conn`` after flushing what was queued for it."""
+
+    conn: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Log:
+    """A line for the host operator (never message content)."""
+
+    text: str
+
+
+Action = Send | Broadcast | Close | Log
+
+
+@dataclass
+class HostConfig:
+    host_nick: str = ""
+    max_clients: int = 256
+    max_rooms: int = 256
+    max_text: int = p.MAX_TEXT
+    handshake_timeout: float = 10.0
+    idle_timeout: float = 30.0
+    rate_burst: float = 30.0
+    rate_per_second: float = 10.0
+    motd: str = ""
+
+
+@dataclass(eq=False, slots=True)
+class Participant:
+    conn: int
+    key: bytes
+    accepted_at: float
+    last_seen: float
+    nick: str = ""
+    registered_at: float = 0.0
+    rooms: dict[str, None] = field(default_factory=dict)  # casefolded names, ordered
+    bucket: TokenBucket | None = None
+
+    @property
+    def registered(self) -> bool:
+        return bool(self.nick)
+
+
+@dataclass(eq=False, slots=True)
+class Room:
+    name: str
+    members: dict[int, None] = field(default_factory=dict)  # conn ids, join order
+
+
+class HostCore:
+    """Routing state for one host; the same instance serves every transport."""
+
+    def __init__(self, config: HostConfig, now: float) -> None:
+        self.config = config
+        self.started_at = now
+        self._pending: dict[int, float] = {}  # conn -> handshake deadline
+        self._peers: dict[int, Participant] = {}
+        self._nicks: dict[str, int] = {}  # casefolded nick -> conn
+        self._rooms: dict[str, Room] = {LOBBY: Room(LOBBY)}
+
+    # --- queries -----------------------------------------------------------------
+
+    @property
+    def participant_count(self) -> int:
+        return len(self._nicks)
+
+    @property
+    def room_count(self) -> int:
+        return len(self._rooms) - 1
+
+    def nick_of(self, conn: int) -> str:
+        peer = self._peers.get(conn)
+        return peer.nick if peer else ""
+
+    def members(self, room: str) -> tuple[str, ...]:
+        found = self._rooms.get(room.casefold())
+        if found is None:
+            return ()
+        return tuple(self._peers[c].nick for c in found.members)
+
+    # --- lifecycle ---------------------------------------------------------------
+
+    def accept(self, conn: int, now: float) -> None:
+        """A transport connection opened; the handshake clock starts."""
+        self._pending[conn] = now + self.config.handshake_timeout
+
+    def authenticated(self, conn: int, key: bytes, now: float) -> list[Action]:
+        """The hop handshake completed: ``key`` is the peer's long-term identity."""
+        self._pending.pop(conn, None)
+        self._peers[conn] = Participant(conn, key, accepted_at=now, last_seen=now)
+        return []
+
+    def closed(self, conn: int, now: float, reason: str = "") -> list[Action]:
+        """The connection is gone; tell the rooms it was in."""
+        self._pending.pop(conn, None)
+        peer = self._peers.pop(conn, None)
+        if peer is None or not peer.registered:
+            return []
+        del self._nicks[peer.nick.casefold()]
+        actions: list[Action] = []
+        for key in reversed(peer.rooms):
+            room = self._rooms[key]
+            del room.members[conn]
+            if room.members:
+                left = p.Left(peer.nick, room.name, len(room.members), reason)
+                actions.append(Broadcast(tuple(room.members), encode(left)))
+            elif key != LOBBY:
+                del self._rooms[key]
+        actions.append(Log(f"{peer.nick} left ({reason or 'disconnected'})"))
+        return actions
+
+    def tick(self, now: float) -> list[Action]:
+        """Enforce handshake, registration and idle timeouts."""
+        actions: list[Action] = []
+        for conn, deadline in list(self._pending.items()):
+            if now >= deadline:
+                del self._pending[conn]
+                actions.append(Close(conn, "handshake timed out"))
+        for peer in list(self._peers.values()):
+            if not peer.registered and now - peer.accepted_at >= self.config.handshake_timeout:
+                actions += self._fatal(peer.conn, "timeout", "no hello in time")
+            elif peer.registered and now - peer.last_seen >= self.config.idle_timeout:
+                actions.append(Close(peer.conn, "timed out"))
+        return actions
+
+    # --- packets -----------------------------------------------------------------
+
+    def receive(self, conn: int, payload: bytes, now: float) -> list[Action]:
+        """Handle one decrypted packet from ``conn``."""
+        peer = self._peers.get(conn)
+        if peer is None:
+            return [Close(conn, "packet before the handshake")]
+        peer.last_seen = now
+        try:
+            packet = p.decode_from_client(payload)
+            return self._dispatch(peer, packet, now)
+        except RemoteProtocolError as error:
+            return self._fatal(conn, error.code, error.message)
+
+    def protocol_error(self, conn: int, error: RemoteProtocolError) -> list[Action]:
+        """The hop layer failed to parse what ``conn`` sent."""
+        return self._fatal(conn, error.code, error.message)
+
+    def _fatal(self, conn: int, code: str, message: str) -> list[Action]:
+        error = p.Error(None, code, message[: p.MAX_SHORT], fatal=True)
+        return [Send(conn, encode(error)), Close(conn, message)]
+
+    def _reply_error(self, conn: int, request: int, code: str, message: str) -> list[Action]:
+        return [Send(conn, encode(p.Error(request, code, message)))]
+
+    def _dispatch(self, peer: Participant, packet: Packet, now: float) -> list[Action]:
+        if isinstance(packet, p.Ping):
+            return [Send(peer.conn, encode(p.Pong(packet.id)))]
+        if isinstance(packet, p.Bye):
+            return [Close(peer.conn, f"quit: {packet.reason}" if packet.reason else "quit")]
+        if isinstance(packet, p.Hello):
+            return self._hello(peer, packet, now)
+        if not peer.registered:
+            raise RemoteProtocolError("say hello first", "not_registered")
+        if isinstance(packet, p.Say):
+            return self._say(peer, packet, now)
+        if isinstance(packet, p.Tell):
+            return self._tell(peer, packet, now)
+        if isinstance(packet, p.Join):
+            return self._join(peer, packet.id, packet.room)
+        if isinstance(packet, p.Part):
+            return self._part(peer, packet)
+        if isinstance(packet, p.Names):
+            return self._names(peer, packet)
+        if isinstance(packet, p.ListRooms):
+            rooms = tuple((r.name, len(r.members)) for r in self._rooms.values())
+            return [Send(peer.conn, encode(p.RoomList(packet.id, rooms)))]
+        if isinstance(packet, p.Whois):
+            return self._whois(peer, packet, now)
+        raise RemoteProtocolError(f"{packet.TYPE} is not valid here", "unknown_packet")
+
+    def _hello(self, peer: Participant, hello: p.Hello, now: float) -> list[Action]:
+        if peer.registered:
+            raise RemoteProtocolError("already registered", "bad_packet")
+        folded = hello.nick.casefold()
+        if folded in self._nicks:
+            return self._fatal(peer.conn, "nick_taken", f"the nick {hello.nick} is taken")
+        if self.participant_count >= self.config.max_clients:
+            return self._fatal(peer.conn, "host_full", "the host is full")
+        peer.nick = hello.nick
+        peer.registered_at = now
+        peer.bucket = TokenBucket(self.config.rate_burst, self.config.rate_per_second, now)
+        self._nicks[folded] = peer.conn
+        lobby = self._rooms[LOBBY]
+        lobby.members[peer.conn] = None
+        peer.rooms[LOBBY] = None
+        actions: list[Action] = []
+        others = tuple(c for c in lobby.members if c != peer.conn)
+        if others:
+            joined = p.Joined(peer.nick, LOBBY, len(lobby.members), peer.key)
+            actions.append(Broadcast(others, encode(joined)))
+        rejoined: list[str] = []
+        for room in hello.rooms:
+            if room.casefold() != LOBBY and self._enter(peer, room, actions):
+                rejoined.append(self._rooms[room.casefold()].name)
+        users = tuple(self._peers[c].nick for c in lobby.members)
+        welcome = p.Welcome(
+            peer.nick, self.config.host_nick, users, tuple(rejoined), self.config.motd
+        )
+        actions.insert(0, Send(peer.conn, encode(welcome)))
+        actions.append(Log(f"{peer.nick} joined"))
+        return actions
+
+    def _spend(self, peer: Participant, request: int, now: float) -> list[Action] | None:
+        """Charge one message to the peer's rate limit; an error reply if over it."""
+        assert peer.bucket is not None
+        if peer.bucket.take(now):
+            return None
+        return self._reply_error(peer.conn, request, "rate_limited", "slow down: too many messages")
+
+    def _say(self, peer: Participant, say: p.Say, now: float) -> list[Action]:
+        room = self._rooms.get(say.room.casefold())
+        if room is None or peer.conn not in room.members:
+            return self._reply_error(peer.conn, say.id, "not_member", f"you are not in {say.room}")
+        if len(say.text) > self.config.max_text:
+            return self._reply_error(
+                peer.conn,
+                say.id,
+                "too_long",
+                f"messages are limited to {self.config.max_text} characters",
+            )
+        refused = self._spend(peer, say.id, now)
+        if refused:
+            return refused
+        message = p.Message(peer.nick, room.name, say.text, say.action, now)
+        others = tuple(c for c in room.members if c != peer.conn)
+        actions: list[Action] = [Send(peer.conn, encode(p.Ok(say.id)))]
+        if others:
+            actions.append(Broadcast(others, encode(message)))
+        return actions
+
+    def _tell(self, peer: Participant, tell: p.Tell, now: float) -> list[Action]:
+        target = self._nicks.get(tell.to.casefold())
+        if target is None:
+            return self._reply_error(
+                peer.conn, tell.id, "no_such_nick", f"nobody is called {tell.to}"
+            )
+        if len(tell.text) > self.config.max_text:
+            return self._reply_error(
+                peer.conn,
+                tell.id,
+                "too_long",
+                f"messages are limited to {self.config.max_text} characters",
+            )
+        refused = self._spend(peer, tell.id, now)
+        if refused:
+            return refused
+        private = p.Private(peer.nick, tell.text, tell.action, now)
+        return [Send(target, encode(private)), Send(peer.conn, encode(p.Ok(tell.id)))]
+
+    def _enter(self, peer: Participant, name: str, actions: list[Action]) -> bool:
+        """Add ``peer`` to room ``name``, creating it; False when rooms are full."""
+        key = name.casefold()
+        room = self._rooms.get(key)
+        if room is None:
+            if self.room_count >= self.config.max_rooms:
+                return False
+            room = self._rooms[key] = Room(name)
+        if peer.conn in room.members:
+            return True
+        room.members[peer.conn] = None
+        peer.rooms[key] = None
+        others = tuple(c for c in room.members if c != peer.conn)
+        if others:
+            joined = p.Joined(peer.nick, room.name, len(room.members), peer.key)
+            actions.append(Broadcast(others, encode(joined)))
+        return True
+
+    def _join(self, peer: Participant, request: int, name: str) -> list[Action]:
+        if name.casefold() == LOBBY:
+            return self._names(peer, p.Names(request, LOBBY))
+        actions: list[Action] = []
+        if not self._enter(peer, name, actions):
+            return self._reply_error(
+                peer.conn, request, "too_many_rooms", "the host has too many rooms"
+            )
+        room = self._rooms[name.casefold()]
+        users = tuple(self._peers[c].nick for c in room.members)
+        actions.insert(0, Send(peer.conn, encode(p.Users(request, room.name, users))))
+        return actions
+
+    def _part(self, peer: Participant, part: p.Part) -> list[Action]:
+        key = part.room.casefold()
+        room = self._rooms.get(key)
+        if key == LOBBY:
+            return self._reply_error(peer.conn, part.id, "bad_room", "nobody leaves the lobby")
+        if room is None or peer.conn not in room.members:
+            return self._reply_error(
+                peer.conn, part.id, "not_member", f"you are not in {part.room}"
+            )
+        del room.members[peer.conn]
+        del peer.rooms[key]
+        actions: list[Action] = [Send(peer.conn, encode(p.Ok(part.id)))]
+        if room.members:
+            left = p.Left(peer.nick, room.name, len(room.members), "")
+            actions.append(Broadcast(tuple(room.members), encode(left)))
+        else:
+            del self._rooms[key]
+        return actions
+
+    def _names(self, peer: Participant, names: p.Names) -> list[Action]:
+        room = self._rooms.get(names.room.casefold())
+        if room is None:
+            return self._reply_error(
+                peer.conn, names.id, "no_such_room", f"there is no room {names.room}"
+            )
+        users = tuple(self._peers[c].nick for c in room.members)
+        return [Send(peer.conn, encode(p.Users(names.id, room.name, users)))]
+
+    def _whois(self, peer: Participant, whois: p.Whois, now: float) -> list[Action]:
+        conn = self._nicks.get(whois.nick.casefold())
+        if conn is None:
+            return self._reply_error(
+                peer.conn, whois.id, "no_such_nick", f"nobody is called {whois.nick}"
+            )
+        target = self._peers[conn]
+        rooms = tuple(self._rooms[k].name for k in target.rooms)
+        reply = p.WhoisReply(whois.id, target.nick, target.key, rooms, now - target.registered_at)
+        return [Send(peer.conn, encode(reply))]

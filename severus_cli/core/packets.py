@@ -1,0 +1,370 @@
+"""Packets: msgpack maps with a type tag ``t``, every field typed and bounded.
+
+Each packet is a frozen dataclass. :func:`decode` validates a packet received in one
+direction (client-to-host or host-to-client) and raises RemoteProtocolError with a
+machine-readable code for anything malformed, so one hostile peer only ever costs
+its own connection. PROTOCOL.md documents every packet listed here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar
+
+import msgpack
+
+from severus_cli.core.fields import (
+    MAX_LIST,
+    NAME_RE,
+    Blob,
+    Bool,
+    Float,
+    Int,
+    Kind,
+    ListOf,
+    Name,
+    Optional,
+    Pair,
+    Text,
+)
+from severus_cli.errors import LocalProtocolError, RemoteProtocolError
+
+LOBBY = "lobby"
+MAX_TEXT = 16384  # characters in one message
+MAX_SHORT = 300  # reasons, error messages, client names
+MAX_PACKET = 65519
+
+
+def valid_nick(nick: str) -> bool:
+    return NAME_RE.fullmatch(nick) is not None
+
+
+def valid_room(room: str) -> bool:
+    return NAME_RE.fullmatch(room) is not None
+
+
+# --- packets -----------------------------------------------------------------------
+
+
+class Packet:
+    """Base of every packet: ``TYPE`` is the wire tag, ``SCHEMA`` the field checks."""
+
+    TYPE: ClassVar[str]
+    SCHEMA: ClassVar[dict[str, Kind]]
+
+    def to_wire(self) -> dict[str, Any]:
+        wire: dict[str, Any] = {"t": self.TYPE}
+        for field in fields(self):  # type: ignore[arg-type]
+            value = getattr(self, field.name)
+            wire[field.name] = list(value) if isinstance(value, tuple) else value
+        return wire
+
+
+# client -> host
+
+
+@dataclass(frozen=True, slots=True)
+class Hello(Packet):
+    TYPE = "hello"
+    SCHEMA = {"nick": Name(), "client": Text(64), "rooms": ListOf(Name(), 64)}
+    nick: str
+    client: str
+    rooms: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Say(Packet):
+    TYPE = "say"
+    SCHEMA = {"id": Int(), "room": Name(), "text": Text(MAX_TEXT, 1), "action": Bool()}
+    id: int
+    room: str
+    text: str
+    action: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Tell(Packet):
+    TYPE = "tell"
+    SCHEMA = {"id": Int(), "to": Name(), "text": Text(MAX_TEXT, 1), "action": Bool()}
+    id: int
+    to: str
+    text: str
+    action: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Join(Packet):
+    TYPE = "join"
+    SCHEMA = {"id": Int(), "room": Name()}
+    id: int
+    room: str
+
+
+@dataclass(frozen=True, slots=True)
+class Part(Packet):
+    TYPE = "part"
+    SCHEMA = {"id": Int(), "room": Name()}
+    id: int
+    room: str
+
+
+@dataclass(frozen=True, slots=True)
+class Names(Packet):
+    TYPE = "names"
+    SCHEMA = {"id": Int(), "room": Name()}
+    id: int
+    room: str
+
+
+@dataclass(frozen=True, slots=True)
+class ListRooms(Packet):
+    TYPE = "rooms"
+    SCHEMA = {"id": Int()}
+    id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Whois(Packet):
+    TYPE = "whois"
+    SCHEMA = {"id": Int(), "nick": Name()}
+    id: int
+    nick: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ping(Packet):
+    TYPE = "ping"
+    SCHEMA = {"id": Int()}
+    id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Bye(Packet):
+    TYPE = "bye"
+    SCHEMA = {"reason": Text(MAX_SHORT)}
+    reason: str = ""
+
+
+# host -> client
+
+
+@dataclass(frozen=True, slots=True)
+class Welcome(Packet):
+    TYPE = "welcome"
+    SCHEMA = {
+        "nick": Name(),
+        "host": Text(32),
+        "users": ListOf(Name()),
+        "rooms": ListOf(Name(), 64),
+        "motd": Text(MAX_SHORT * 4),
+    }
+    nick: str
+    host: str
+    users: tuple[str, ...]
+    rooms: tuple[str, ...] = ()
+    motd: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Ok(Packet):
+    TYPE = "ok"
+    SCHEMA = {"id": Int()}
+    id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Error(Packet):
+    TYPE = "err"
+    SCHEMA = {"id": Optional(Int()), "code": Text(32, 1), "msg": Text(MAX_SHORT), "fatal": Bool()}
+    id: int | None
+    code: str
+    msg: str
+    fatal: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Message(Packet):
+    TYPE = "msg"
+    SCHEMA = {
+        "from": Name(),
+        "room": Name(),
+        "text": Text(MAX_TEXT, 1),
+        "action": Bool(),
+        "ts": Float(),
+    }
+    sender: str
+    room: str
+    text: str
+    action: bool
+    ts: float
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "t": "msg",
+            "from": self.sender,
+            "room": self.room,
+            "text": self.text,
+            "action": self.action,
+            "ts": self.ts,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Private(Packet):
+    TYPE = "pm"
+    SCHEMA = {"from": Name(), "text": Text(MAX_TEXT, 1), "action": Bool(), "ts": Float()}
+    sender: str
+    text: str
+    action: bool
+    ts: float
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "t": "pm",
+            "from": self.sender,
+            "text": self.text,
+            "action": self.action,
+            "ts": self.ts,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Joined(Packet):
+    TYPE = "joined"
+    SCHEMA = {"nick": Name(), "room": Name(), "count": Int(), "key": Blob(32)}
+    nick: str
+    room: str
+    count: int
+    key: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Left(Packet):
+    TYPE = "left"
+    SCHEMA = {"nick": Name(), "room": Name(), "count": Int(), "reason": Text(MAX_SHORT)}
+    nick: str
+    room: str
+    count: int
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Users(Packet):
+    TYPE = "users"
+    SCHEMA = {"id": Int(), "room": Name(), "users": ListOf(Name())}
+    id: int
+    room: str
+    users: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RoomList(Packet):
+    TYPE = "roomlist"
+    SCHEMA = {"id": Int(), "rooms": ListOf(Pair(Name(), Int()))}
+    id: int
+    rooms: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class WhoisReply(Packet):
+    TYPE = "whoisreply"
+    SCHEMA = {
+        "id": Int(),
+        "nick": Name(),
+        "key": Blob(32),
+        "rooms": ListOf(Name(), 64),
+        "since": Float(),
+    }
+    id: int
+    nick: str
+    key: bytes
+    rooms: tuple[str, ...]
+    since: float  # seconds connected
+
+
+@dataclass(frozen=True, slots=True)
+class Pong(Packet):
+    TYPE = "pong"
+    SCHEMA = {"id": Int()}
+    id: int
+
+
+CLIENT_PACKETS: dict[str, type[Packet]] = {
+    p.TYPE: p for p in (Hello, Say, Tell, Join, Part, Names, ListRooms, Whois, Ping, Bye)
+}
+HOST_PACKETS: dict[str, type[Packet]] = {
+    p.TYPE: p
+    for p in (
+        Welcome,
+        Ok,
+        Error,
+        Message,
+        Private,
+        Joined,
+        Left,
+        Users,
+        RoomList,
+        WhoisReply,
+        Pong,
+        Bye,
+    )
+}
+_WIRE_NAMES = {"from": "sender"}
+
+
+def encode(packet: Packet) -> bytes:
+    """Serialise ``packet``; refuse anything a peer would reject."""
+    data: bytes = msgpack.packb(packet.to_wire(), use_bin_type=True)
+    if len(data) > MAX_PACKET:
+        raise LocalProtocolError(f"packet of {len(data)} bytes exceeds {MAX_PACKET}")
+    return data
+
+
+def _unpack(data: bytes) -> dict[str, Any]:
+    try:
+        obj = msgpack.unpackb(
+            data,
+            raw=False,
+            strict_map_key=True,
+            use_list=True,
+            max_str_len=MAX_TEXT * 4,
+            max_bin_len=MAX_PACKET,
+            max_array_len=MAX_LIST,
+            max_map_len=16,
+            max_ext_len=0,
+        )
+    except Exception as error:  # msgpack raises several unrelated types
+        raise RemoteProtocolError("the packet is not valid msgpack", "bad_packet") from error
+    if type(obj) is not dict:
+        raise RemoteProtocolError("a packet must be a msgpack map", "bad_packet")
+    return obj
+
+
+def decode(data: bytes, table: dict[str, type[Packet]]) -> Packet:
+    """Parse and validate one packet of a kind listed in ``table``."""
+    if len(data) > MAX_PACKET:
+        raise RemoteProtocolError("packet too large", "too_large")
+    obj = _unpack(data)
+    tag = obj.pop("t", None)
+    cls = table.get(tag) if type(tag) is str else None
+    if cls is None:
+        raise RemoteProtocolError(f"unknown packet type {tag!r:.40}", "unknown_packet")
+    schema = cls.SCHEMA
+    values: dict[str, Any] = {}
+    for name, kind in schema.items():
+        if name not in obj:
+            raise RemoteProtocolError(f"{cls.TYPE}: missing field {name!r}", "bad_packet")
+        try:
+            values[_WIRE_NAMES.get(name, name)] = kind.check(obj.pop(name))
+        except ValueError as error:
+            raise RemoteProtocolError(f"{cls.TYPE}.{name} {error}", "bad_packet") from None
+    # Unknown extra fields are ignored so later minor versions can add optional ones.
+    return cls(**values)
+
+
+def decode_from_client(data: bytes) -> Packet:
+    return decode(data, CLIENT_PACKETS)
+
+
+def decode_from_host(data: bytes) -> Packet:
+    return decode(data, HOST_PACKETS)

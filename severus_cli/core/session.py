@@ -1,0 +1,184 @@
+"""The hop session: Noise_XX_25519_ChaChaPoly_SHA256 over length-prefixed frames.
+
+Sans-IO in the manner of h11: feed received bytes with :meth:`HopSession.receive_data`,
+collect events, queue packets with :meth:`send`, and write :meth:`data_to_send` to
+the transport. The prologue binds the protocol version and the SHA-256 of the TLS
+certificate both sides saw, so a TLS interceptor breaks the handshake.
+
+The initiator pauses after the responder's message: :class:`PeerIdentity` tells the
+caller who the host is, and nothing about the initiator is revealed until the caller
+trusts that identity and calls :meth:`proceed`.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+from noise.connection import Keypair, NoiseConnection
+
+from severus_cli.core.framing import MAX_FRAME, FrameDecoder, encode_frame
+from severus_cli.errors import LocalProtocolError, RemoteProtocolError
+
+PROTOCOL_VERSION = 1
+NOISE_NAME = b"Noise_XX_25519_ChaChaPoly_SHA256"
+MAX_PLAINTEXT = 65519  # noiseprotocol refuses ciphertext over 65,535 bytes
+KEY_SIZE = 32
+
+
+def make_prologue(cert_hash: bytes) -> bytes:
+    """``b"severus/<version>\\0"`` followed by the 32-byte certificate hash."""
+    return b"severus/%d\x00" % PROTOCOL_VERSION + cert_hash
+
+
+class Role(enum.Enum):
+    INITIATOR = "initiator"
+    RESPONDER = "responder"
+
+
+@dataclass(frozen=True, slots=True)
+class PeerIdentity:
+    """Initiator only: the responder proved this static key; call proceed() to go on."""
+
+    static_key: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class HandshakeComplete:
+    """The session is established with the peer holding ``static_key``."""
+
+    static_key: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Payload:
+    """One decrypted packet."""
+
+    data: bytes
+
+
+SessionEvent = PeerIdentity | HandshakeComplete | Payload
+
+
+class _State(enum.Enum):
+    HANDSHAKE = 1
+    AWAIT_PROCEED = 2
+    OPEN = 3
+    FAILED = 4
+
+
+def _remote_static(handshake_state: Any) -> bytes:
+    """Read the peer's static key: noiseprotocol has no public API for it."""
+    key: bytes = handshake_state.rs.public_bytes
+    return key
+
+
+class HopSession:
+    """One end of a Noise_XX hop session."""
+
+    __slots__ = ("_decoder", "_handshake_state", "_noise", "_outbox", "_state", "peer_key", "role")
+
+    def __init__(
+        self, role: Role, static_private: bytes, cert_hash: bytes, max_frame: int = MAX_FRAME
+    ) -> None:
+        if len(static_private) != KEY_SIZE or len(cert_hash) != 32:
+            raise ValueError("static key and certificate hash must be 32 bytes")
+        self.role = role
+        self.peer_key: bytes | None = None
+        self._decoder = FrameDecoder(max_frame)
+        self._outbox = bytearray()
+        self._state = _State.HANDSHAKE
+        noise = NoiseConnection.from_name(NOISE_NAME)
+        if role is Role.INITIATOR:
+            noise.set_as_initiator()
+        else:
+            noise.set_as_responder()
+        noise.set_keypair_from_private_bytes(Keypair.STATIC, static_private)
+        noise.set_prologue(make_prologue(cert_hash))
+        noise.start_handshake()
+        self._noise = noise
+        self._handshake_state = noise.noise_protocol.handshake_state
+        if role is Role.INITIATOR:
+            self._outbox += encode_frame(noise.write_message(b""))
+
+    @property
+    def established(self) -> bool:
+        return self._state is _State.OPEN
+
+    def data_to_send(self) -> bytes:
+        """Bytes queued for the transport; the queue is emptied."""
+        data = bytes(self._outbox)
+        self._outbox.clear()
+        return data
+
+    def receive_data(self, data: bytes) -> list[SessionEvent]:
+        """Feed bytes from the transport; return what they completed."""
+        if self._state is _State.FAILED:
+            raise RemoteProtocolError("session already failed")
+        try:
+            frames = self._decoder.feed(data)
+        except RemoteProtocolError:
+            self._state = _State.FAILED
+            raise
+        events: list[SessionEvent] = []
+        for frame in frames:
+            events.extend(self._receive_frame(frame))
+        return events
+
+    def _receive_frame(self, frame: bytes) -> list[SessionEvent]:
+        if self._state is _State.OPEN:
+            try:
+                return [Payload(self._noise.decrypt(frame))]
+            except Exception as error:
+                self._state = _State.FAILED
+                raise RemoteProtocolError(
+                    "a message failed authentication", "bad_crypto"
+                ) from error
+        if self._state is not _State.HANDSHAKE:
+            self._state = _State.FAILED
+            raise RemoteProtocolError("unexpected message during the handshake", "bad_handshake")
+        try:
+            payload = self._noise.read_message(frame)
+        except Exception as error:
+            self._state = _State.FAILED
+            raise RemoteProtocolError(
+                "the Noise handshake failed (wrong protocol, tampering, or a TLS interceptor)",
+                "bad_handshake",
+            ) from error
+        if payload:
+            self._state = _State.FAILED
+            raise RemoteProtocolError("handshake payloads must be empty", "bad_handshake")
+        if self.role is Role.INITIATOR:
+            self.peer_key = _remote_static(self._handshake_state)
+            self._state = _State.AWAIT_PROCEED
+            return [PeerIdentity(self.peer_key)]
+        if self._noise.handshake_finished:
+            self.peer_key = _remote_static(self._handshake_state)
+            self._finish()
+            return [HandshakeComplete(self.peer_key)]
+        self._outbox += encode_frame(self._noise.write_message(b""))
+        return []
+
+    def proceed(self) -> None:
+        """Initiator: the peer's identity is trusted; send the final handshake message."""
+        if self._state is not _State.AWAIT_PROCEED:
+            raise LocalProtocolError("proceed() is only valid after PeerIdentity")
+        self._outbox += encode_frame(self._noise.write_message(b""))
+        self._finish()
+
+    def _finish(self) -> None:
+        self._state = _State.OPEN
+        self._handshake_state = None
+
+    def send(self, payload: bytes) -> None:
+        """Encrypt and queue one packet."""
+        self._outbox += self.seal(payload)
+
+    def seal(self, payload: bytes) -> bytes:
+        """Encrypt one packet and return its frame without queueing it."""
+        if self._state is not _State.OPEN:
+            raise LocalProtocolError("the session is not established")
+        if len(payload) > MAX_PLAINTEXT:
+            raise LocalProtocolError(f"packet of {len(payload)} bytes exceeds {MAX_PLAINTEXT}")
+        return encode_frame(self._noise.encrypt(payload))
