@@ -82,3 +82,91 @@ def trust_remove(
     from severus_cli.commands import trust_cmds
 
     run_guarded(lambda: trust_cmds.remove_host(config_dir, host))
+
+
+Nick = Annotated[
+    str | None,
+    typer.Option("--nick", "-n", help="Your nick: 1-32 of letters, digits, _ . -"),
+]
+AcceptNew = Annotated[
+    bool,
+    typer.Option("--accept-new", help="Trust and pin a host seen for the first time."),
+]
+ExpectedFingerprint = Annotated[
+    str | None,
+    typer.Option(
+        "--fingerprint",
+        help="The host's identity fingerprint (SHA256:...), verified out of band.",
+    ),
+]
+
+
+@app.command()
+def host(
+    port: Annotated[int, typer.Option("--port", "-p", help="TCP port to listen on.")] = 3000,
+    bind: Annotated[
+        str | None, typer.Option("--bind", help="Address to listen on (default: all).")
+    ] = None,
+    nick: Nick = None,
+    config_dir: ConfigDir = None,
+) -> None:
+    """Host a chat that friends join with `severus join ADDRESS`."""
+    from severus_cli.commands import chat_cmds
+
+    run_guarded(lambda: chat_cmds.host(config_dir, port=port, bind=bind, nick=nick))
+
+
+@app.command()
+def join(
+    target: Annotated[str, typer.Argument(help="The host: HOST[:PORT].")],
+    nick: Nick = None,
+    accept_new: AcceptNew = False,
+    fingerprint: ExpectedFingerprint = None,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Events as JSON lines; stdin lines are sent.")
+    ] = False,
+    config_dir: ConfigDir = None,
+) -> None:
+    """Join a host and chat."""
+    from severus_cli.commands import chat_cmds
+
+    run_guarded(
+        lambda: chat_cmds.join(
+            config_dir,
+            target,
+            nick=nick,
+            accept_new=accept_new,
+            expected=fingerprint,
+            json_out=json_out,
+        )
+    )
+
+
+@app.command()
+def send(
+    target: Annotated[str, typer.Argument(help="The host: HOST[:PORT].")],
+    nick: Nick = None,
+    to: Annotated[str | None, typer.Option("--to", help="Send privately to this nick.")] = None,
+    room: Annotated[str | None, typer.Option("--room", help="Send to this room.")] = None,
+    whole: Annotated[
+        bool, typer.Option("--whole", help="Send all of stdin as one message.")
+    ] = False,
+    accept_new: AcceptNew = False,
+    fingerprint: ExpectedFingerprint = None,
+    config_dir: ConfigDir = None,
+) -> None:
+    """Send stdin to a host, one message per line; exit 0 once all are acknowledged."""
+    from severus_cli.commands import chat_cmds
+
+    run_guarded(
+        lambda: chat_cmds.send(
+            config_dir,
+            target,
+            nick=nick,
+            to=to,
+            room=room,
+            whole=whole,
+            accept_new=accept_new,
+            expected=fingerprint,
+        )
+    )

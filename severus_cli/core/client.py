@@ -7,6 +7,7 @@ heartbeats and notices a host that stopped answering.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 from severus_cli.core import events as ev
@@ -14,9 +15,15 @@ from severus_cli.core import packets as p
 from severus_cli.core.fields import MAX_ID
 from severus_cli.core.identity_format import fingerprint
 from severus_cli.core.packets import LOBBY, Packet, encode
+from severus_cli.core.ratelimit import TokenBucket
 from severus_cli.errors import RemoteProtocolError
 
 CLIENT_NAME = "severus/0.1"
+
+
+def _pacer(limits: p.RateLimits, now: float) -> TokenBucket:
+    """A bucket a little stricter than the host's, so network jitter never trips it."""
+    return TokenBucket(max(1.0, limits.burst * 0.8), limits.rate * 0.9, now)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,11 +56,15 @@ class ClientCore:
         self.rejected: p.Error | None = None  # the fatal error that ended the session
         self.failures: list[p.Error] = []  # errors for requests we made
         self.rtt_ms: float | None = None
+        self.limits = p.RateLimits()
         self.ping_interval = ping_interval
         self.dead_after = dead_after
         self._wanted_rooms = rooms
         self._pending: dict[int, Request] = {}
         self._next_id = 1
+        self._paced: deque[bytes] = deque()
+        self._bucket = _pacer(p.RateLimits(), now)
+        self.last_id = 0  # id of the newest request, so callers can match its answer
         self._outbox: list[bytes] = []
         self._last_heard = now
         self._last_ping = now
@@ -70,6 +81,21 @@ class ClientCore:
         """Messages sent but not yet confirmed by the host."""
         return sum(1 for r in self._pending.values() if r.kind in ("say", "tell"))
 
+    def _message(self, packet: p.Say | p.Tell, now: float, subject: str) -> None:
+        """Queue a message, paced to the host's announced rate so none is refused."""
+        self._pending[packet.id] = Request(packet.TYPE, now, subject)
+        self._paced.append(encode(packet))
+        self._release(now)
+
+    def _release(self, now: float) -> None:
+        while self._paced and self._bucket.take(now):
+            self._outbox.append(self._paced.popleft())
+
+    @property
+    def queued(self) -> int:
+        """Messages held back to respect the host's rate limit."""
+        return len(self._paced)
+
     def _request(
         self, packet: Packet, kind: str, now: float, subject: str = "", quiet: bool = False
     ) -> None:
@@ -77,7 +103,7 @@ class ClientCore:
         self._pending[packet.id] = Request(kind, now, subject, quiet)  # type: ignore[attr-defined]
 
     def _new_id(self) -> int:
-        request = self._next_id
+        request = self.last_id = self._next_id
         self._next_id = self._next_id % MAX_ID + 1
         return request
 
@@ -90,7 +116,7 @@ class ClientCore:
         problem = self._check_text(text, now)
         if problem:
             return [problem]
-        self._request(p.Say(self._new_id(), target, text, action), "say", now, target)
+        self._message(p.Say(self._new_id(), target, text, action), now, target)
         return [ev.ChatMessage(now, self.nick, target, text, action, own=True)]
 
     def tell(self, nick: str, text: str, now: float, action: bool = False) -> list[ev.UiEvent]:
@@ -99,7 +125,7 @@ class ClientCore:
         problem = self._check_text(text, now)
         if problem:
             return [problem]
-        self._request(p.Tell(self._new_id(), nick, text, action), "tell", now, nick)
+        self._message(p.Tell(self._new_id(), nick, text, action), now, nick)
         return [
             ev.DirectMessage(now, self.roster.get(nick.casefold(), nick), text, action, own=True)
         ]
@@ -107,10 +133,9 @@ class ClientCore:
     def _check_text(self, text: str, now: float) -> ev.Notice | None:
         if not text:
             return ev.Notice(now, "nothing to send", "error")
-        if len(text) > p.MAX_TEXT:
-            return ev.Notice(
-                now, f"message too long ({len(text)} > {p.MAX_TEXT} characters)", "error"
-            )
+        limit = self.limits.max_text
+        if len(text) > limit:
+            return ev.Notice(now, f"message too long ({len(text)} > {limit} characters)", "error")
         return None
 
     def join(self, room: str, now: float) -> list[ev.UiEvent]:
@@ -164,6 +189,7 @@ class ClientCore:
         """Heartbeat; report a host that has gone quiet for ``dead_after`` seconds."""
         if now - self._last_heard >= self.dead_after:
             return [ev.Disconnected(now, f"the host stopped answering ({self.dead_after:g} s)")]
+        self._release(now)
         if self.registered and now - self._last_ping >= self.ping_interval:
             self.ping(now, quiet=True)
         return []
@@ -186,6 +212,8 @@ class ClientCore:
         self.host_nick = packet.host
         self.roster = {n.casefold(): n for n in packet.users}
         self.rooms = {r.casefold(): r for r in packet.rooms}
+        self.limits = packet.limits
+        self._bucket = _pacer(packet.limits, now)
         wanted = self._wanted_rooms[-1].casefold() if self._wanted_rooms else LOBBY
         self.current_room = self.rooms.get(wanted, LOBBY)
         out: list[ev.UiEvent] = [ev.Welcome(now, packet.nick, packet.host, packet.users)]

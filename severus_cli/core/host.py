@@ -234,8 +234,11 @@ class HostCore:
             if room.casefold() != LOBBY and self._enter(peer, room, actions):
                 rejoined.append(self._rooms[room.casefold()].name)
         users = tuple(self._peers[c].nick for c in lobby.members)
+        limits = p.RateLimits(
+            self.config.rate_burst, self.config.rate_per_second, self.config.max_text
+        )
         welcome = p.Welcome(
-            peer.nick, self.config.host_nick, users, tuple(rejoined), self.config.motd
+            peer.nick, self.config.host_nick, users, tuple(rejoined), self.config.motd, limits
         )
         actions.insert(0, Send(peer.conn, encode(welcome)))
         actions.append(Log(f"{peer.nick} joined"))

@@ -56,8 +56,37 @@ class Packet:
         wire: dict[str, Any] = {"t": self.TYPE}
         for field in fields(self):  # type: ignore[arg-type]
             value = getattr(self, field.name)
-            wire[field.name] = list(value) if isinstance(value, tuple) else value
+            if isinstance(value, tuple):
+                value = list(value)
+            elif isinstance(value, RateLimits):
+                value = {"burst": value.burst, "rate": value.rate, "max_text": value.max_text}
+            wire[field.name] = value
         return wire
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimits:
+    """What the host enforces, so well-behaved clients can pace themselves."""
+
+    burst: float = 30.0  # messages sent at once
+    rate: float = 10.0  # messages per second after that
+    max_text: int = MAX_TEXT
+
+
+@dataclass(frozen=True)
+class Limits(Kind):
+    def check(self, value: Any) -> Any:
+        if type(value) is not dict or len(value) > 8:
+            raise ValueError("must be a map")
+        try:
+            burst = Float().check(value["burst"])
+            rate = Float().check(value["rate"])
+            max_text = Int(1, MAX_TEXT).check(value["max_text"])
+        except KeyError as missing:
+            raise ValueError(f"lacks {missing}") from None
+        if not (1 <= burst <= 1e6 and 0.01 <= rate <= 1e6):
+            raise ValueError("burst or rate out of range")
+        return RateLimits(burst, rate, max_text)
 
 
 # client -> host
@@ -157,12 +186,14 @@ class Welcome(Packet):
         "users": ListOf(Name()),
         "rooms": ListOf(Name(), 64),
         "motd": Text(MAX_SHORT * 4),
+        "limits": Limits(),
     }
     nick: str
     host: str
     users: tuple[str, ...]
     rooms: tuple[str, ...] = ()
     motd: str = ""
+    limits: RateLimits = RateLimits()
 
 
 @dataclass(frozen=True, slots=True)

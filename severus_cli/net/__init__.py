@@ -1,0 +1,1 @@
+"""Asyncio adapters: thin layers that move bytes between sockets and the sans-IO core."""

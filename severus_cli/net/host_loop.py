@@ -1,0 +1,202 @@
+"""The one host loop: every transport hands its connections to :class:`HostLoop`.
+
+A transport calls :meth:`HostLoop.open` when a connection is ready, :meth:`feed` with
+bytes, and :meth:`lost` when it ends; the loop runs the Noise hop session and the
+sans-IO :class:`HostCore`, and writes back through the connection's :class:`Link`.
+The host's own participant is attached with :meth:`attach_local` and exchanges
+packets in-process, with no transport at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from severus_cli.core.host import Action as HostAction
+from severus_cli.core.host import Broadcast, Close, HostCore, Log, Send
+from severus_cli.core.session import HandshakeComplete, HopSession, Payload, Role
+from severus_cli.errors import LocalProtocolError, RemoteProtocolError
+
+
+class Link(Protocol):
+    """What the host loop needs from one connection of any transport."""
+
+    peer: str
+
+    def write(self, data: bytes) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(eq=False, slots=True)
+class Channel:
+    link: Link
+    session: HopSession | None  # None: the in-process host participant
+    closing: bool = False
+
+
+@dataclass(slots=True)
+class Traffic:
+    """Byte counters for /stats."""
+
+    bytes_in: int = 0
+    bytes_out: int = 0
+
+
+class HostLoop:
+    def __init__(
+        self,
+        core: HostCore,
+        static_private: bytes,
+        cert_hash: bytes,
+        log: Callable[[str], None] = lambda text: None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.core = core
+        self.traffic = Traffic()
+        self._static = static_private
+        self._cert_hash = cert_hash
+        self._log = log
+        self._clock = clock
+        self._channels: dict[int, Channel] = {}
+        self._next_conn = 1
+
+    @property
+    def connection_count(self) -> int:
+        return len(self._channels)
+
+    # --- transports call these ---------------------------------------------------
+
+    def open(self, link: Link) -> int:
+        """A transport connection (TLS already up) is ready for the hop handshake."""
+        conn = self._new_conn()
+        session = HopSession(Role.RESPONDER, self._static, self._cert_hash)
+        self._channels[conn] = Channel(link, session)
+        self.core.accept(conn, self._clock())
+        return conn
+
+    def attach_local(self, deliver: Callable[[bytes], None], key: bytes) -> int:
+        """Attach the host's own participant; ``deliver`` receives packets for it."""
+        conn = self._new_conn()
+        self._channels[conn] = Channel(_LocalLink(deliver), None)
+        now = self._clock()
+        self.core.accept(conn, now)
+        self._apply(self.core.authenticated(conn, key, now))
+        return conn
+
+    def local_packet(self, conn: int, payload: bytes) -> None:
+        """A packet from the host's own participant."""
+        if conn in self._channels:
+            self._apply(self.core.receive(conn, payload, self._clock()))
+
+    def feed(self, conn: int, data: bytes) -> None:
+        """Bytes arrived on ``conn``."""
+        channel = self._channels.get(conn)
+        if channel is None or channel.closing or channel.session is None:
+            return
+        self.traffic.bytes_in += len(data)
+        session = channel.session
+        now = self._clock()
+        try:
+            events = session.receive_data(data)
+        except RemoteProtocolError as error:
+            if session.established:
+                self._apply(self.core.protocol_error(conn, error))
+            else:
+                self._close(conn, error.message)
+            return
+        for event in events:
+            if isinstance(event, Payload):
+                self._apply(self.core.receive(conn, event.data, now))
+            elif isinstance(event, HandshakeComplete):
+                self._apply(self.core.authenticated(conn, event.static_key, now))
+            if channel.closing:
+                return
+        self._flush(channel)
+
+    def lost(self, conn: int, reason: str = "") -> None:
+        """The transport closed ``conn``."""
+        channel = self._channels.pop(conn, None)
+        if channel is not None:
+            self._apply(self.core.closed(conn, self._clock(), reason or "connection lost"))
+
+    def tick(self) -> None:
+        self._apply(self.core.tick(self._clock()))
+
+    async def run_timers(self, interval: float = 0.5) -> None:
+        """Drive timeouts until cancelled."""
+        while True:
+            await asyncio.sleep(interval)
+            self.tick()
+
+    def shutdown(self, reason: str = "the host is shutting down") -> None:
+        for conn in list(self._channels):
+            self._close(conn, reason)
+
+    # --- applying the core's decisions ---------------------------------------------
+
+    def _new_conn(self) -> int:
+        conn = self._next_conn
+        self._next_conn += 1
+        return conn
+
+    def _apply(self, actions: list[HostAction]) -> None:
+        for action in actions:
+            if isinstance(action, Broadcast):
+                for conn in action.conns:
+                    self._send(conn, action.data)
+            elif isinstance(action, Send):
+                self._send(action.conn, action.data)
+            elif isinstance(action, Close):
+                self._close(action.conn, action.reason)
+            elif isinstance(action, Log):
+                self._log(action.text)
+
+    def _send(self, conn: int, data: bytes) -> None:
+        channel = self._channels.get(conn)
+        if channel is None or channel.closing:
+            return
+        if channel.session is None:
+            channel.link.write(data)
+            return
+        try:
+            frame = channel.session.seal(data)
+        except LocalProtocolError:
+            return  # the handshake never finished; nothing can be said to it
+        self.traffic.bytes_out += len(frame)
+        channel.link.write(frame)
+
+    def _flush(self, channel: Channel) -> None:
+        if channel.session is not None:
+            data = channel.session.data_to_send()
+            if data:
+                self.traffic.bytes_out += len(data)
+                channel.link.write(data)
+
+    def _close(self, conn: int, reason: str) -> None:
+        channel = self._channels.get(conn)
+        if channel is None or channel.closing:
+            return
+        self._flush(channel)
+        channel.closing = True
+        self._log(f"closing {channel.link.peer}: {reason}")
+        channel.link.close()
+        self.lost(conn, reason)
+
+
+class _LocalLink:
+    """The in-process host participant's end: packets go straight to its client core."""
+
+    peer = "local"
+
+    def __init__(self, deliver: Callable[[bytes], None]) -> None:
+        self._deliver = deliver
+
+    def write(self, data: bytes) -> None:
+        self._deliver(data)
+
+    def close(self) -> None:
+        pass

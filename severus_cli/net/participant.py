@@ -1,0 +1,143 @@
+"""Drive a :class:`ClientCore` over a real link, or in-process inside the host.
+
+Both drivers expose :meth:`perform`: run a core action now, show its events, and
+send whatever it queued. The chat controller does not care which one it has.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from severus_cli.core.client import ClientCore
+from severus_cli.core.events import Disconnected, UiEvent
+from severus_cli.errors import ConnectionLost, RejectedError, RemoteProtocolError
+from severus_cli.net.client_link import ClientLink
+from severus_cli.net.host_loop import HostLoop
+
+EventSink = Callable[[list[UiEvent]], None]
+CoreAction = Callable[[ClientCore, float], list[UiEvent]]
+PACING_TICK = 0.05  # how often held-back messages are released while any wait
+
+
+class RemoteParticipant:
+    """A participant talking to a host over a :class:`ClientLink`."""
+
+    def __init__(
+        self,
+        core: ClientCore,
+        link: ClientLink,
+        show: EventSink,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.core = core
+        self.link = link
+        self._show = show
+        self._clock = clock
+        self.ended: Disconnected | None = None
+
+    def perform(self, action: CoreAction) -> None:
+        events = action(self.core, self._clock())
+        self.flush()
+        self._emit(events)
+
+    def flush(self) -> None:
+        self.link.send(self.core.packets_to_send())
+
+    def _emit(self, events: list[UiEvent]) -> None:
+        for event in events:
+            if isinstance(event, Disconnected) and self.ended is None:
+                self.ended = event
+        if events:
+            self._show(events)
+
+    async def register(self, timeout: float = 10.0) -> None:
+        """Send hello and wait for the welcome; RejectedError carries the host's reason."""
+        self.flush()
+        try:
+            async with asyncio.timeout(timeout):
+                while not self.core.registered:
+                    await self._receive_once()
+                    if self.core.rejected is not None:
+                        raise RejectedError(f"the host refused: {self.core.rejected.msg}")
+                    if self.ended is not None:
+                        raise ConnectionLost(self.ended.reason)
+        except TimeoutError:
+            raise ConnectionLost(f"the host did not welcome us within {timeout:g} s") from None
+
+    async def _receive_once(self) -> None:
+        payloads = await self.link.receive()
+        now = self._clock()
+        events: list[UiEvent] = []
+        for payload in payloads:
+            events += self.core.receive(payload, now)
+        self.flush()
+        self._emit(events)
+
+    async def run(self, tick: float = 1.0) -> Disconnected:
+        """Receive until the session ends; return why it ended."""
+        ticker = asyncio.create_task(self._tick_forever(tick))
+        try:
+            while self.ended is None:
+                try:
+                    await self._receive_once()
+                except ConnectionLost as error:
+                    self._emit([Disconnected(self._clock(), error.message)])
+                except RemoteProtocolError as error:
+                    self._emit([Disconnected(self._clock(), f"protocol error: {error.message}")])
+            return self.ended
+        finally:
+            ticker.cancel()
+
+    async def _tick_forever(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(PACING_TICK if self.core.queued else interval)
+            self.perform(lambda core, now: core.tick(now))
+            if self.ended is not None:
+                await self.link.close()  # wakes the reader
+
+    async def close(self, reason: str = "") -> None:
+        self.core.quit(reason)
+        self.flush()
+        await self.link.close()
+
+
+class LocalParticipant:
+    """The host's own participant: packets go through the host loop in-process."""
+
+    def __init__(
+        self,
+        core: ClientCore,
+        host_loop: HostLoop,
+        key: bytes,
+        show: EventSink,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.core = core
+        self._host = host_loop
+        self._show = show
+        self._clock = clock
+        self.ended: Disconnected | None = None
+        self._conn = host_loop.attach_local(self._deliver, key)
+        self.flush()
+
+    def _deliver(self, payload: bytes) -> None:
+        events = self.core.receive(payload, self._clock())
+        self._show(events)
+
+    def flush(self) -> None:
+        for payload in self.core.packets_to_send():
+            self._host.local_packet(self._conn, payload)
+
+    def perform(self, action: CoreAction) -> None:
+        events = action(self.core, self._clock())
+        self._show(events)
+        self.flush()
+
+    async def run_timers(self) -> None:
+        """Release paced messages; there is no heartbeat to send in-process."""
+        while True:
+            await asyncio.sleep(PACING_TICK if self.core.queued else 0.5)
+            if self.core.queued:
+                self.perform(lambda core, now: core.tick(now))

@@ -1,0 +1,39 @@
+"""TLS 1.3 contexts for the self-signed certificate, and certificate pinning helpers.
+
+The client does not verify the certificate chain (it is self-signed); Python's ssl
+still checks the handshake signature, and we pin the SHA-256 of the certificate the
+server presented, which the Noise prologue then binds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ssl
+from pathlib import Path
+
+ALPN = "severus/1"
+
+
+def server_context(cert_file: Path, key_file: Path) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_3
+    context.load_cert_chain(str(cert_file), str(key_file))
+    context.set_alpn_protocols([ALPN])
+    return context
+
+
+def client_context() -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.minimum_version = ssl.TLSVersion.TLSv1_3
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.set_alpn_protocols([ALPN])
+    return context
+
+
+def peer_cert_hash(ssl_object: ssl.SSLObject | ssl.SSLSocket | None) -> bytes:
+    """SHA-256 of the DER certificate the peer presented."""
+    der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+    if not der:
+        raise ssl.SSLError("the host presented no certificate")
+    return hashlib.sha256(der).digest()

@@ -1,0 +1,94 @@
+"""Typed lines in, core actions out; core events in, screen lines out.
+
+One controller serves the host's own participant and every joiner, in the terminal,
+in plain mode and in JSON mode: only the :class:`View` differs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from severus_cli.core.client import ClientCore
+from severus_cli.core.events import DirectMessage, HostStats, Notice, UiEvent
+from severus_cli.net.participant import CoreAction
+from severus_cli.ui import input as cmd
+
+
+class Participant(Protocol):
+    core: ClientCore
+
+    def perform(self, action: CoreAction) -> None: ...
+
+
+class View(Protocol):
+    def show_event(self, event: UiEvent) -> None: ...
+
+    def clear(self) -> None: ...
+
+
+class ChatController:
+    def __init__(
+        self,
+        view: View,
+        stats: Callable[[float], HostStats] | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        import time
+
+        self.view = view
+        self.participant: Participant | None = None
+        self.reply_to: str | None = None
+        self._stats = stats
+        self._clock = clock or time.time
+
+    def show(self, events: list[UiEvent]) -> None:
+        """Event sink for the participant driver."""
+        for event in events:
+            if isinstance(event, DirectMessage) and not event.own:
+                self.reply_to = event.peer
+            self.view.show_event(event)
+
+    def _notice(self, text: str, level: str = "info") -> None:
+        self.show([Notice(self._clock(), text, level)])  # type: ignore[arg-type]
+
+    def handle(self, line: str) -> bool:
+        """Act on one typed line; False when the user asked to quit."""
+        participant = self.participant
+        assert participant is not None
+        intent = cmd.parse_line(line, reply_to=self.reply_to)
+        do = participant.perform
+        match intent:
+            case None:
+                pass
+            case cmd.Say(text=text, action=action):
+                do(lambda core, now: core.say(text, now, action=action))
+            case cmd.Direct(nick=nick, text=text, action=action):
+                do(lambda core, now: core.tell(nick, text, now, action=action))
+            case cmd.ListUsers():
+                do(lambda core, now: core.names(now))
+            case cmd.ListRooms():
+                do(lambda core, now: core.list_rooms(now))
+            case cmd.JoinRoom(room=room):
+                do(lambda core, now: core.join(room, now))
+            case cmd.LeaveRoom():
+                do(lambda core, now: core.part(now))
+            case cmd.Whois(nick=nick):
+                do(lambda core, now: core.whois(nick, now))
+            case cmd.Ping():
+                do(lambda core, now: core.ping(now))
+            case cmd.Stats():
+                if self._stats is None:
+                    self._notice("/stats is for the host; try /ping for your round trip")
+                else:
+                    self.show([self._stats(self._clock())])
+            case cmd.Help(topic=topic):
+                for text in cmd.help_lines(topic):
+                    self._notice(text)
+            case cmd.Clear():
+                self.view.clear()
+            case cmd.Quit():
+                return False
+            case cmd.UnknownCommand(message=message) | cmd.BadCommand(message=message):
+                self._notice(message, "error")
+        return True
