@@ -108,12 +108,35 @@ def host(
         str | None, typer.Option("--bind", help="Address to listen on (default: all).")
     ] = None,
     nick: Nick = None,
+    max_clients: Annotated[
+        int, typer.Option("--max-clients", help="Most participants at once.", min=1)
+    ] = 256,
+    max_rooms: Annotated[int, typer.Option("--max-rooms", help="Most rooms at once.", min=1)] = 256,
+    handshake_timeout: Annotated[
+        float,
+        typer.Option(
+            "--handshake-timeout", help="Seconds to finish TLS, Noise and hello.", min=0.1
+        ),
+    ] = 10.0,
+    idle_timeout: Annotated[
+        float,
+        typer.Option("--idle-timeout", help="Seconds of silence before a peer is dropped.", min=1),
+    ] = 30.0,
+    motd: Annotated[str, typer.Option("--motd", help="Message of the day for joiners.")] = "",
     config_dir: ConfigDir = None,
 ) -> None:
     """Host a chat that friends join with `severus join ADDRESS`."""
     from severus_cli.commands import chat_cmds
+    from severus_cli.core.host import HostConfig
 
-    run_guarded(lambda: chat_cmds.host(config_dir, port=port, bind=bind, nick=nick))
+    limits = HostConfig(
+        max_clients=max_clients,
+        max_rooms=max_rooms,
+        handshake_timeout=handshake_timeout,
+        idle_timeout=idle_timeout,
+        motd=motd,
+    )
+    run_guarded(lambda: chat_cmds.host(config_dir, port=port, bind=bind, nick=nick, limits=limits))
 
 
 @app.command()

@@ -9,6 +9,7 @@ import re
 import sys
 import time
 from collections.abc import Coroutine
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +19,11 @@ from rich.text import Text
 from severus_cli.core.config import resolve_config_dir
 from severus_cli.core.host import HostConfig
 from severus_cli.core.identity import Identity, load_or_create_identity, parse_fingerprint
-from severus_cli.core.packets import valid_nick
+from severus_cli.core.packets import MAX_SHORT, valid_nick
 from severus_cli.errors import UsageError
 from severus_cli.net.trust_gate import HostPolicy, NewHostPending
+
+MAX_MOTD = MAX_SHORT * 4
 
 
 def _console(stderr: bool = False) -> Console:
@@ -57,7 +60,14 @@ def _run(coroutine: Coroutine[Any, Any, None]) -> None:
         asyncio.run(coroutine)
 
 
-def host(config_dir: Path | None, *, port: int, bind: str | None, nick: str | None) -> None:
+def host(
+    config_dir: Path | None,
+    *,
+    port: int,
+    bind: str | None,
+    nick: str | None,
+    limits: HostConfig,
+) -> None:
     from severus_cli.core.client import ClientCore
     from severus_cli.core.identity import tls_paths
     from severus_cli.runtime.addresses import join_address, reachable_addresses
@@ -69,7 +79,9 @@ def host(config_dir: Path | None, *, port: int, bind: str | None, nick: str | No
         raise UsageError(f"port {port} is out of range")
     directory, identity = _identity(config_dir)
     cert_file, key_file = tls_paths(directory)
-    options = HostOptions(port, bind, own, HostConfig(host_nick=own))
+    if len(limits.motd) > MAX_MOTD:
+        raise UsageError(f"--motd is limited to {MAX_MOTD} characters")
+    options = HostOptions(port, bind, own, replace(limits, host_nick=own))
 
     async def main() -> None:
         console = _console()
