@@ -1,0 +1,1 @@
+"""Terminal user interface: rendering, input parsing and the terminal itself."""

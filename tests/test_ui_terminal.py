@@ -1,0 +1,173 @@
+"""The front ends: a real terminal under tmux, plain line I/O and JSON lines."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from rich.text import Text
+
+from severus_cli.core import events as ev
+from severus_cli.ui.terminal import JsonUI, PlainUI
+
+ROOT = Path(__file__).resolve().parents[1]
+
+TICKER_SCRIPT = """
+import asyncio
+from rich.text import Text
+from severus_cli.core.events import ChatMessage
+from severus_cli.ui.terminal import TerminalUI
+
+async def main() -> None:
+    ui = TerminalUI(lambda: "bob", lambda: ["ana", "cron"], lambda: "[lobby] bob> ")
+
+    async def ticker() -> None:
+        n = 0
+        while True:
+            n += 1
+            ui.show_event(ChatMessage(0, "ana", "lobby", f"tick {n} \\x1b[2J[bold]x[/]"))
+            await asyncio.sleep(0.1)
+
+    task = asyncio.create_task(ticker())
+    async for line in ui.read_lines():
+        ui.show(Text(f"got: {line!r}"))
+    task.cancel()
+    print("EXITED")
+
+asyncio.run(main())
+"""
+
+
+class Tmux:
+    def __init__(self, socket: str) -> None:
+        self.socket = socket
+
+    def run(self, *args: str) -> str:
+        command = ["tmux", "-L", self.socket, "-f", "/dev/null", *args]
+        return subprocess.run(command, capture_output=True, text=True, check=True).stdout
+
+    def lines(self) -> list[str]:
+        return [line for line in self.run("capture-pane", "-p", "-t", "t").splitlines() if line]
+
+    def wait(self, ready: Callable[[list[str]], bool], timeout: float = 8.0) -> list[str]:
+        deadline = time.monotonic() + timeout
+        while True:
+            lines = self.lines()
+            if ready(lines):
+                return lines
+            if time.monotonic() > deadline:
+                raise AssertionError("terminal never got there:\n" + "\n".join(lines))
+            time.sleep(0.05)
+
+
+def _ticks(lines: list[str]) -> int:
+    return sum("ana: tick" in line for line in lines)
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+def test_output_scrolls_above_a_half_typed_line(tmp_path: Path) -> None:
+    script = tmp_path / "ticker.py"
+    script.write_text(TICKER_SCRIPT)
+    errors = tmp_path / "stderr"
+    env = f"PYTHONPATH={shlex.quote(str(ROOT))}"
+    command = (
+        f"{env} {shlex.quote(sys.executable)} {shlex.quote(str(script))} "
+        f"2>{shlex.quote(str(errors))}; sleep 30"
+    )
+    tmux = Tmux(f"severus-test-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    tmux.run("new-session", "-d", "-s", "t", "-x", "100", "-y", "30", command)
+    socket_path = tmux.run("display-message", "-p", "#{socket_path}").strip()
+    try:
+        tmux.wait(lambda lines: bool(lines) and lines[-1].startswith("[lobby] bob>"))
+        tmux.run("send-keys", "-t", "t", "-l", "hello wor")
+        typed = tmux.wait(lambda lines: lines[-1] == "[lobby] bob> hello wor")
+        # Keep watching while at least five more lines arrive: the input must survive.
+        lines = tmux.wait(lambda lines: _ticks(lines) >= _ticks(typed) + 5 or len(lines) >= 29)
+        assert lines[-1] == "[lobby] bob> hello wor"
+        assert all("tick" in line for line in lines[:-1])
+        assert "\\x1b[2J[bold]x[/]" in lines[-2]  # escapes and markup shown, not obeyed
+
+        tmux.run("send-keys", "-t", "t", "Enter")
+        lines = tmux.wait(lambda lines: any("got: 'hello wor'" in line for line in lines))
+        assert lines[-1].rstrip() == "[lobby] bob>"
+
+        tmux.run("send-keys", "-t", "t", "C-d")
+        tmux.wait(lambda lines: "EXITED" in lines)
+        assert errors.read_text() == ""
+    finally:
+        subprocess.run(["tmux", "-L", tmux.socket, "kill-server"], capture_output=True)
+        if socket_path:  # tmux leaves the socket file behind
+            Path(socket_path).unlink(missing_ok=True)
+
+
+def test_plain_ui_reads_lines_and_prints_plain_text() -> None:
+    read, write = os.pipe()
+    out = io.StringIO()
+    ui = PlainUI(lambda: "bob", stdin=os.fdopen(read, "rb"), stdout=out)
+
+    async def main() -> list[str]:
+        os.write(write, b"hello\r\n/users\nbad \xff byte\nno newline")
+        os.close(write)
+        return [line async for line in ui.read_lines()]
+
+    assert asyncio.run(main()) == ["hello", "/users", "bad \ufffd byte", "no newline"]
+    ui.show_event(ev.DirectMessage(0, "ana", "\x1b[31mhi"))
+    ui.show(Text("local", style="bold red"))
+    ui.bell()
+    assert out.getvalue().split("\n")[0].endswith("[PM from ana] \\x1b[31mhi")
+    assert out.getvalue().endswith("\nlocal\n")
+    assert "\x1b" not in out.getvalue() and "\a" not in out.getvalue()
+
+
+def test_plain_ui_close_ends_reading() -> None:
+    read, write = os.pipe()
+    ui = PlainUI(lambda: "bob", stdin=os.fdopen(read, "rb"), stdout=io.StringIO())
+
+    async def main() -> list[str]:
+        asyncio.get_running_loop().call_later(0.05, ui.close)
+        return [line async for line in ui.read_lines()]
+
+    try:
+        assert asyncio.run(main()) == []
+    finally:
+        os.close(write)
+
+
+def test_plain_ui_stops_quietly_on_a_closed_pipe() -> None:
+    class Broken(io.StringIO):
+        def write(self, s: str) -> int:
+            raise BrokenPipeError
+
+    ui = PlainUI(lambda: "bob", stdin=io.BytesIO(b"late line\n"), stdout=Broken())
+    ui.show(Text("x"))
+
+    async def main() -> list[str]:
+        return [line async for line in ui.read_lines()]
+
+    assert asyncio.run(main()) == []
+
+
+def test_json_ui_prints_one_object_per_line() -> None:
+    out = io.StringIO()
+    ui = JsonUI(lambda: "bob", stdin=io.BytesIO(b"hi\n"), stdout=out)
+    ui.show_event(ev.ChatMessage(1.5, "ana", "lobby", "multi\nline \u202e"))
+    ui.show(Text("help text"))
+    first, second = (json.loads(line) for line in out.getvalue().splitlines())
+    assert first["event"] == "message" and first["text"] == "multi\nline \u202e"
+    assert second["event"] == "notice" and second["text"] == "help text"
+
+    async def main() -> list[str]:
+        return [line async for line in ui.read_lines()]
+
+    assert asyncio.run(main()) == ["hi"]
