@@ -53,9 +53,9 @@ def test_every_error_code_is_documented() -> None:
         (DOC.parent / "severus_cli" / "core" / name).read_text(encoding="utf-8")
         for name in ("host.py", "packets.py", "framing.py", "session.py")
     )
-    codes = set(re.findall(r'"([a-z_]+)"\)', source)) | set(
-        re.findall(r'_(?:fatal|reply_error)\([^"]*"([a-z_]+)"', source)
-    )
+    codes = set(
+        re.findall(r'RemoteProtocolError\((?:[^()]|\([^()]*\))*?"([a-z_]+)"\s*\)', source)
+    ) | set(re.findall(r'_(?:fatal|reply_error)\([^"]*"([a-z_]+)"', source))
     codes -= {"quit"}
     assert codes, "no error codes found in the core"
     for code in codes:
