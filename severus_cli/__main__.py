@@ -6,7 +6,7 @@ from __future__ import annotations
 def main() -> None:
     from severus_cli.app import app
 
-    app()
+    app(prog_name="severus")
 
 
 if __name__ == "__main__":

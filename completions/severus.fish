@@ -1,0 +1,1 @@
+complete --command severus --no-files --arguments "(env _SEVERUS_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) severus)" --condition "env _SEVERUS_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=is-args _TYPER_COMPLETE_ARGS=(commandline -cp) severus"
