@@ -136,8 +136,7 @@ class LocalParticipant:
         self.flush()
 
     async def run_timers(self) -> None:
-        """Release paced messages; there is no heartbeat to send in-process."""
+        """Release paced messages and send the heartbeat that keeps us registered."""
         while True:
             await asyncio.sleep(PACING_TICK if self.core.queued else 0.5)
-            if self.core.queued:
-                self.perform(lambda core, now: core.tick(now))
+            self.perform(lambda core, now: core.tick(now))
