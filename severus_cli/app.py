@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import enum
 from pathlib import Path
 from typing import Annotated
 
@@ -84,6 +85,22 @@ def trust_remove(
     run_guarded(lambda: trust_cmds.remove_host(config_dir, host))
 
 
+class Mode(enum.StrEnum):
+    direct = "direct"
+    quic = "quic"
+
+
+Target = Annotated[
+    str | None,
+    typer.Argument(
+        help="HOST[:PORT], a ticket, or - to read a ticket from stdin (default: $SEVERUS_TICKET).",
+        show_default=False,
+    ),
+]
+ModeOption = Annotated[
+    Mode | None,
+    typer.Option("--mode", help="Force a transport (default: direct, or what the ticket says)."),
+]
 Nick = Annotated[
     str | None,
     typer.Option("--nick", "-n", help="Your nick: 1-32 of letters, digits, _ . -"),
@@ -123,10 +140,13 @@ def host(
         typer.Option("--idle-timeout", help="Seconds of silence before a peer is dropped.", min=1),
     ] = 30.0,
     motd: Annotated[str, typer.Option("--motd", help="Message of the day for joiners.")] = "",
+    mode: Annotated[
+        Mode, typer.Option("--mode", help="direct: TCP + TLS; quic: QUIC over UDP.")
+    ] = Mode.direct,
     config_dir: ConfigDir = None,
 ) -> None:
-    """Host a chat that friends join with `severus join ADDRESS`."""
-    from severus_cli.commands import chat_cmds
+    """Host a chat that friends join with `severus join ADDRESS` or the printed ticket."""
+    from severus_cli.commands import host_cmd
     from severus_cli.core.host import HostConfig
 
     limits = HostConfig(
@@ -136,38 +156,44 @@ def host(
         idle_timeout=idle_timeout,
         motd=motd,
     )
-    run_guarded(lambda: chat_cmds.host(config_dir, port=port, bind=bind, nick=nick, limits=limits))
+    run_guarded(
+        lambda: host_cmd.host(
+            config_dir, port=port, bind=bind, nick=nick, limits=limits, mode=mode.value
+        )
+    )
 
 
 @app.command()
 def join(
-    target: Annotated[str, typer.Argument(help="The host: HOST[:PORT].")],
+    target: Target = None,
     nick: Nick = None,
     accept_new: AcceptNew = False,
     fingerprint: ExpectedFingerprint = None,
     json_out: Annotated[
         bool, typer.Option("--json", help="Events as JSON lines; stdin lines are sent.")
     ] = False,
+    mode: ModeOption = None,
     config_dir: ConfigDir = None,
 ) -> None:
-    """Join a host and chat."""
-    from severus_cli.commands import chat_cmds
+    """Join a host and chat. Reconnects by itself if the host goes away."""
+    from severus_cli.commands import join_cmds
 
     run_guarded(
-        lambda: chat_cmds.join(
+        lambda: join_cmds.join(
             config_dir,
             target,
             nick=nick,
             accept_new=accept_new,
             expected=fingerprint,
             json_out=json_out,
+            mode=mode.value if mode else None,
         )
     )
 
 
 @app.command()
 def send(
-    target: Annotated[str, typer.Argument(help="The host: HOST[:PORT].")],
+    target: Target = None,
     nick: Nick = None,
     to: Annotated[str | None, typer.Option("--to", help="Send privately to this nick.")] = None,
     room: Annotated[str | None, typer.Option("--room", help="Send to this room.")] = None,
@@ -176,13 +202,14 @@ def send(
     ] = False,
     accept_new: AcceptNew = False,
     fingerprint: ExpectedFingerprint = None,
+    mode: ModeOption = None,
     config_dir: ConfigDir = None,
 ) -> None:
     """Send stdin to a host, one message per line; exit 0 once all are acknowledged."""
-    from severus_cli.commands import chat_cmds
+    from severus_cli.commands import join_cmds
 
     run_guarded(
-        lambda: chat_cmds.send(
+        lambda: join_cmds.send(
             config_dir,
             target,
             nick=nick,
@@ -191,5 +218,6 @@ def send(
             whole=whole,
             accept_new=accept_new,
             expected=fingerprint,
+            mode=mode.value if mode else None,
         )
     )

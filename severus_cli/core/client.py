@@ -19,6 +19,8 @@ from severus_cli.core.ratelimit import TokenBucket
 from severus_cli.errors import RemoteProtocolError
 
 CLIENT_NAME = "severus/0.1"
+# UTF-8 bytes in one message: the host must fit it, sender and room in one packet.
+MAX_TEXT_BYTES = p.MAX_PACKET - 128
 
 
 def _pacer(limits: p.RateLimits, now: float) -> TokenBucket:
@@ -136,6 +138,12 @@ class ClientCore:
         limit = self.limits.max_text
         if len(text) > limit:
             return ev.Notice(now, f"message too long ({len(text)} > {limit} characters)", "error")
+        try:
+            size = len(text.encode("utf-8"))
+        except UnicodeEncodeError:
+            return ev.Notice(now, "the message is not valid text (stray surrogates)", "error")
+        if size > MAX_TEXT_BYTES:
+            return ev.Notice(now, f"message too long ({size} > {MAX_TEXT_BYTES} bytes)", "error")
         return None
 
     def join(self, room: str, now: float) -> list[ev.UiEvent]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from severus_cli.core import packets as p
 from severus_cli.core.packets import LOBBY, Packet, encode
 from severus_cli.core.ratelimit import TokenBucket
-from severus_cli.errors import RemoteProtocolError
+from severus_cli.errors import LocalProtocolError, RemoteProtocolError
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,7 +213,14 @@ class HostCore:
         if peer.registered:
             raise RemoteProtocolError("already registered", "bad_packet")
         folded = hello.nick.casefold()
-        if folded in self._nicks:
+        actions: list[Action] = []
+        holder = self._nicks.get(folded)
+        if holder is not None and self._peers[holder].key == peer.key:
+            # The same identity reconnecting (its old link not yet timed out): the new
+            # connection takes over at once instead of waiting for the idle timeout.
+            actions += self.closed(holder, now, "reconnected")
+            actions += self._fatal(holder, "replaced", "you connected again from elsewhere")
+        elif holder is not None:
             return self._fatal(peer.conn, "nick_taken", f"the nick {hello.nick} is taken")
         if self.participant_count >= self.config.max_clients:
             return self._fatal(peer.conn, "host_full", "the host is full")
@@ -224,7 +231,6 @@ class HostCore:
         lobby = self._rooms[LOBBY]
         lobby.members[peer.conn] = None
         peer.rooms[LOBBY] = None
-        actions: list[Action] = []
         others = tuple(c for c in lobby.members if c != peer.conn)
         if others:
             joined = p.Joined(peer.nick, LOBBY, len(lobby.members), peer.key)
@@ -262,14 +268,18 @@ class HostCore:
                 "too_long",
                 f"messages are limited to {self.config.max_text} characters",
             )
+        message = self._relayable(
+            peer, say.id, p.Message(peer.nick, room.name, say.text, say.action, now)
+        )
+        if not isinstance(message, bytes):
+            return message
         refused = self._spend(peer, say.id, now)
         if refused:
             return refused
-        message = p.Message(peer.nick, room.name, say.text, say.action, now)
         others = tuple(c for c in room.members if c != peer.conn)
         actions: list[Action] = [Send(peer.conn, encode(p.Ok(say.id)))]
         if others:
-            actions.append(Broadcast(others, encode(message)))
+            actions.append(Broadcast(others, message))
         return actions
 
     def _tell(self, peer: Participant, tell: p.Tell, now: float) -> list[Action]:
@@ -285,11 +295,22 @@ class HostCore:
                 "too_long",
                 f"messages are limited to {self.config.max_text} characters",
             )
+        private = self._relayable(peer, tell.id, p.Private(peer.nick, tell.text, tell.action, now))
+        if not isinstance(private, bytes):
+            return private
         refused = self._spend(peer, tell.id, now)
         if refused:
             return refused
-        private = p.Private(peer.nick, tell.text, tell.action, now)
-        return [Send(target, encode(private)), Send(peer.conn, encode(p.Ok(tell.id)))]
+        return [Send(target, private), Send(peer.conn, encode(p.Ok(tell.id)))]
+
+    def _relayable(
+        self, peer: Participant, request: int, packet: p.Message | p.Private
+    ) -> bytes | list[Action]:
+        """Encode a message to relay, or a too_long reply when its UTF-8 is too big."""
+        try:
+            return encode(packet)
+        except LocalProtocolError:
+            return self._reply_error(peer.conn, request, "too_long", "the message is too large")
 
     def _enter(self, peer: Participant, name: str, actions: list[Action]) -> bool:
         """Add ``peer`` to room ``name``, creating it; False when rooms are full."""

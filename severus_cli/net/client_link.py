@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from severus_cli.core.session import HopSession, Payload, PeerIdentity, Role
 from severus_cli.errors import (
@@ -23,6 +23,7 @@ from severus_cli.net.tls import client_context, peer_cert_hash
 
 READ_CHUNK = 65536
 
+Closer = Callable[[], Awaitable[None]]
 Verify = Callable[[bytes, bytes], None]
 """Called with (host static key, TLS certificate hash); raises TrustError to refuse."""
 
@@ -54,12 +55,19 @@ class ClientLink:
     """An established hop session over a stream."""
 
     def __init__(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, session: HopSession
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        session: HopSession,
+        on_close: Closer | None = None,
+        path: str = "direct",
     ) -> None:
         self._reader = reader
         self._writer = writer
         self._session = session
+        self._on_close = on_close
         self.host_key = session.peer_key or b""
+        self.path = path  # how we reach the host: "direct", "quic", ...
 
     @classmethod
     async def handshake(
@@ -70,6 +78,8 @@ class ClientLink:
         static_private: bytes,
         verify: Verify,
         timeout: float = 10.0,
+        on_close: Closer | None = None,
+        path: str = "direct",
     ) -> ClientLink:
         """Run the Noise handshake as initiator; ``verify`` may refuse the host."""
         session = HopSession(Role.INITIATOR, static_private, cert_hash)
@@ -92,7 +102,7 @@ class ClientLink:
             raise
         session.proceed()
         writer.write(session.data_to_send())
-        return cls(reader, writer, session)
+        return cls(reader, writer, session, on_close, path)
 
     async def receive(self) -> list[bytes]:
         """Wait for data; return the packets it completed (possibly none)."""
@@ -116,11 +126,14 @@ class ClientLink:
             raise ConnectionLost(f"the connection to the host broke: {error}") from None
 
     async def close(self) -> None:
-        if self._writer.is_closing():
-            return
-        self._writer.close()
-        with contextlib.suppress(OSError, ssl.SSLError, TimeoutError):
-            await asyncio.wait_for(self._writer.wait_closed(), 2.0)
+        if not self._writer.is_closing():
+            self._writer.close()
+            with contextlib.suppress(OSError, ssl.SSLError, TimeoutError):
+                await asyncio.wait_for(self._writer.wait_closed(), 2.0)
+        self._reader.feed_eof()  # wake a pending receive()
+        closer, self._on_close = self._on_close, None
+        if closer is not None:
+            await closer()
 
 
 async def _await_identity(reader: asyncio.StreamReader, session: HopSession) -> PeerIdentity:

@@ -40,6 +40,7 @@ class HostPolicy:
     host: str
     accept_new: bool = False
     expected: str | None = None  # --fingerprint: the key (or certificate) fingerprint
+    remember: bool = True  # False for tickets: the ticket itself is the pin
     notices: list[str] = field(default_factory=list)
 
 
@@ -58,6 +59,10 @@ def check_host(policy: HostPolicy, key_fp: str, cert_fp: str) -> None:
             f"{policy.host} presented identity {key_fp}, not the expected "
             f"{policy.expected}; refusing to connect"
         )
+    if not policy.remember:
+        if policy.expected is None:
+            raise TrustError("nothing to check the host against")
+        return
     store = known_hosts.KnownHosts.load(policy.config_dir)
     entry = store.get(policy.host)
     verdict = judge(entry, key_fp, cert_fp)

@@ -1,16 +1,27 @@
-"""Connecting as a participant: transport, handshake, trust on first use."""
+"""Connecting as a participant: pick a transport, race the addresses, trust on first use."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 
 from severus_cli.core.identity import Identity
+from severus_cli.core.identity_format import fingerprint
+from severus_cli.core.ticket import Endpoint, decode_ticket, looks_like_ticket
 from severus_cli.core.trust import normalise_host
-from severus_cli.errors import UnknownHostError, UsageError
+from severus_cli.errors import (
+    HostUnreachable,
+    SeverusError,
+    TrustError,
+    UnknownHostError,
+    UsageError,
+)
 from severus_cli.net.client_link import ClientLink, open_tcp
 from severus_cli.net.trust_gate import HostPolicy, NewHostPending, make_verifier
 
 AskTrust = Callable[[NewHostPending], Awaitable[bool]]
+STAGGER = 0.25  # seconds between starting attempts on successive addresses (happy eyeballs)
 
 
 def split_host(target: str) -> tuple[str, str, int]:
@@ -23,25 +34,106 @@ def split_host(target: str) -> tuple[str, str, int]:
     return key, host, int(port)
 
 
+def resolve_target(
+    target: str, mode: str | None, config_dir: Path, accept_new: bool, expected: str | None
+) -> tuple[list[Endpoint], HostPolicy]:
+    """A ticket or ``HOST[:PORT]`` -> where to connect and how to trust what answers."""
+    if looks_like_ticket(target):
+        ticket = decode_ticket(target)
+        endpoints = [e for e in ticket.endpoints if mode is None or e.transport == _wire(mode)]
+        if not endpoints:
+            raise UsageError("the ticket lists no address for that mode")
+        key_fp = fingerprint(ticket.key)
+        if expected is not None and expected != key_fp:
+            raise UsageError("--fingerprint does not match the host key in the ticket")
+        return endpoints, HostPolicy(config_dir, "ticket", expected=key_fp, remember=False)
+    key, host, port = split_host(target)
+    endpoint = Endpoint(_wire(mode or "direct"), host, port)
+    return [endpoint], HostPolicy(config_dir, key, accept_new, expected)
+
+
+def _wire(mode: str) -> str:
+    return "quic" if mode == "quic" else "tcp"
+
+
+async def open_link(
+    identity: Identity, endpoint: Endpoint, policy: HostPolicy, timeout: float
+) -> ClientLink:
+    """One attempt: transport, TLS, Noise with the trust check."""
+    if endpoint.transport == "quic":
+        from severus_cli.net.quic import open_quic
+
+        reader, writer, client = await open_quic(endpoint.host, endpoint.port, timeout)
+        try:
+            link = await ClientLink.handshake(
+                reader,
+                writer,
+                client.cert_hash(),
+                identity.static_private,
+                make_verifier(policy),
+                timeout,
+                on_close=client.close,
+                path="quic",
+            )
+        except BaseException:
+            await client.close()
+            raise
+        client.start_keepalive(link.close)
+        return link
+    reader, writer, cert_hash = await open_tcp(endpoint.host, endpoint.port, timeout)
+    return await ClientLink.handshake(
+        reader, writer, cert_hash, identity.static_private, make_verifier(policy), timeout
+    )
+
+
+async def race(
+    identity: Identity, endpoints: Sequence[Endpoint], policy: HostPolicy, timeout: float
+) -> ClientLink:
+    """Try every address, each a little after the one before; the first to finish the
+    handshake wins and the others are dropped. A trust failure ends the race at once."""
+    if len(endpoints) == 1:
+        return await open_link(identity, endpoints[0], policy, timeout)
+
+    async def attempt(index: int, endpoint: Endpoint) -> ClientLink:
+        await asyncio.sleep(index * STAGGER)
+        return await open_link(identity, endpoint, policy, timeout)
+
+    tasks = [asyncio.create_task(attempt(i, e)) for i, e in enumerate(endpoints)]
+    failures: list[str] = []
+    winner: ClientLink | None = None
+    try:
+        for next_done in asyncio.as_completed(tasks):
+            try:
+                winner = await next_done
+                return winner
+            except TrustError:
+                raise
+            except SeverusError as error:
+                failures.append(error.message)
+    finally:
+        for task in tasks:
+            task.cancel()
+        for result in await asyncio.gather(*tasks, return_exceptions=True):
+            if isinstance(result, ClientLink) and result is not winner:
+                await result.close()  # a slower address finished too: drop it
+    raise HostUnreachable("no address answered: " + "; ".join(failures))
+
+
 async def connect(
     identity: Identity,
-    host: str,
-    port: int,
+    endpoints: Sequence[Endpoint],
     policy: HostPolicy,
     ask: AskTrust | None = None,
     timeout: float = 10.0,
 ) -> ClientLink:
-    """Open a trusted hop session to ``host:port``.
+    """Open a trusted hop session to the host.
 
     A new host is pinned after ``ask`` says yes, then we connect again: the first
     connection is dropped before we reveal anything, so a slow answer costs nothing.
     """
     for _attempt in range(2):
-        reader, writer, cert_hash = await open_tcp(host, port, timeout)
         try:
-            return await ClientLink.handshake(
-                reader, writer, cert_hash, identity.static_private, make_verifier(policy), timeout
-            )
+            return await race(identity, endpoints, policy, timeout)
         except NewHostPending as pending:
             if ask is None:
                 raise UnknownHostError(

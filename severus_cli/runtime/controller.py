@@ -52,11 +52,28 @@ class ChatController:
     def _notice(self, text: str, level: str = "info") -> None:
         self.show([Notice(self._clock(), text, level)])  # type: ignore[arg-type]
 
+    def _offline(self, intent: cmd.Intent | None) -> bool:
+        """While reconnecting only local commands work; nothing is silently dropped."""
+        match intent:
+            case cmd.Quit():
+                return False
+            case cmd.Help(topic=topic):
+                for text in cmd.help_lines(topic):
+                    self._notice(text)
+            case cmd.Clear():
+                self.view.clear()
+            case None:
+                pass
+            case _:
+                self._notice("not connected (reconnecting); that was not sent", "warn")
+        return True
+
     def handle(self, line: str) -> bool:
         """Act on one typed line; False when the user asked to quit."""
-        participant = self.participant
-        assert participant is not None
         intent = cmd.parse_line(line, reply_to=self.reply_to)
+        participant = self.participant
+        if participant is None:
+            return self._offline(intent)
         do = participant.perform
         match intent:
             case None:

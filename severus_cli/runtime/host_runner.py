@@ -8,16 +8,17 @@ import errno
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from severus_cli.core.client import ClientCore
 from severus_cli.core.events import HostStats
 from severus_cli.core.host import HostConfig, HostCore
 from severus_cli.core.identity import Identity
+from severus_cli.core.ticket import Endpoint, Ticket
 from severus_cli.errors import TransportError
 from severus_cli.net.host_loop import HostLoop
 from severus_cli.net.participant import LocalParticipant
-from severus_cli.net.tcp import serve_tcp
-from severus_cli.net.tls import server_context
+from severus_cli.runtime.addresses import reachable_addresses
 from severus_cli.runtime.controller import ChatController, View
 
 
@@ -27,6 +28,19 @@ class HostOptions:
     bind: str | None
     nick: str
     config: HostConfig
+    mode: str = "direct"  # or "quic"
+
+
+class Listener:
+    """A listening socket of either transport: its port, and how to stop it."""
+
+    def __init__(self, transport: str, port: int, close: Callable[[], None]) -> None:
+        self.transport = transport
+        self.port = port
+        self._close = close
+
+    def close(self) -> None:
+        self._close()
 
 
 class RateMeter:
@@ -50,34 +64,66 @@ class RateMeter:
 
 async def start_host(
     identity: Identity,
-    cert_file: str,
-    key_file: str,
+    cert_file: Path,
+    key_file: Path,
     options: HostOptions,
     log: Callable[[str], None],
-) -> tuple[HostLoop, asyncio.Server]:
+) -> tuple[HostLoop, Listener]:
     """Listen and return the running host loop; TransportError if the port is taken."""
-    from pathlib import Path
-
     core = HostCore(options.config, time.time())
     host_loop = HostLoop(core, identity.static_private, identity.cert_hash, log=log)
-    context = server_context(Path(cert_file), Path(key_file))
     try:
-        server = await serve_tcp(
-            host_loop, context, options.bind, options.port, options.config.handshake_timeout
-        )
+        listener = await _listen(host_loop, cert_file, key_file, options)
     except OSError as error:
+        kind = "UDP" if options.mode == "quic" else "TCP"
         if error.errno == errno.EADDRINUSE:
             raise TransportError(
-                f"port {options.port} is already in use; pick another with --port"
+                f"{kind} port {options.port} is already in use; pick another with --port"
             ) from None
-        raise TransportError(f"cannot listen on port {options.port}: {error.strerror}") from None
-    return host_loop, server
+        raise TransportError(
+            f"cannot listen on {kind} port {options.port}: {error.strerror or error}"
+        ) from None
+    return host_loop, listener
+
+
+async def _listen(
+    host_loop: HostLoop, cert_file: Path, key_file: Path, options: HostOptions
+) -> Listener:
+    if options.mode == "quic":
+        from severus_cli.net.quic import serve_quic
+
+        try:
+            quic = await serve_quic(host_loop, cert_file, key_file, options.bind, options.port)
+        except OSError:
+            if options.bind is not None:
+                raise
+            quic = await serve_quic(host_loop, cert_file, key_file, "0.0.0.0", options.port)
+        port = quic._transport.get_extra_info("sockname")[1] if quic._transport else options.port
+        return Listener("quic", port, quic.close)
+    from severus_cli.net.tcp import serve_tcp
+    from severus_cli.net.tls import server_context
+
+    context = server_context(cert_file, key_file)
+    server = await serve_tcp(
+        host_loop, context, options.bind, options.port, options.config.handshake_timeout
+    )
+    port = server.sockets[0].getsockname()[1] if server.sockets else options.port
+    return Listener("tcp", port, server.close)
+
+
+def host_ticket(identity: Identity, listener: Listener, bind: str | None) -> Ticket:
+    """The ticket for this host: its keys and every address it can be reached at."""
+    endpoints = tuple(
+        Endpoint(listener.transport, address, listener.port)
+        for address in reachable_addresses(bind)
+    )
+    return Ticket(identity.static_public, identity.cert_hash, endpoints)
 
 
 async def run_host_chat(
     identity: Identity,
     host_loop: HostLoop,
-    server: asyncio.Server,
+    listener: Listener,
     core: ClientCore,
     view: View,
     lines: AsyncIterator[str],
@@ -88,9 +134,9 @@ async def run_host_chat(
 
     def stats(now: float) -> HostStats:
         rate_in, rate_out = meter.rates()
-        core = host_loop.core
+        routing = host_loop.core
         return HostStats(
-            now, core.participant_count, core.room_count, rate_in, rate_out, now - started
+            now, routing.participant_count, routing.room_count, rate_in, rate_out, now - started
         )
 
     controller = ChatController(view, stats)
@@ -106,9 +152,10 @@ async def run_host_chat(
         timers.cancel()
         pacing.cancel()
         host_loop.shutdown("the host has left")
-        server.close()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(server.wait_closed(), 2.0)
+        await asyncio.sleep(0.05)  # let the goodbyes reach the sockets
+        listener.close()
+        with contextlib.suppress(asyncio.CancelledError):
+            await timers
 
 
 async def _timers(host_loop: HostLoop, meter: RateMeter) -> None:

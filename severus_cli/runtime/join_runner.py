@@ -1,63 +1,127 @@
-"""``severus join``: connect, register, then chat until /quit or the host goes away."""
+"""``severus join``: connect, register, chat; reconnect with backoff when the host goes.
+
+The screen and the typed-line handler live for the whole run; each connection gets a
+fresh :class:`ClientCore` that rejoins the rooms the previous one was in, under the
+same nick (the host lets the same key take its nick back at once).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import time
+from collections.abc import AsyncIterator, Sequence
 
 from severus_cli.core.client import ClientCore
 from severus_cli.core.events import Notice
 from severus_cli.core.identity import Identity
-from severus_cli.errors import ConnectionLost
+from severus_cli.core.packets import LOBBY
+from severus_cli.core.ticket import Endpoint
+from severus_cli.errors import ConnectionLost, RejectedError, TransportError
+from severus_cli.net.client_link import ClientLink
 from severus_cli.net.participant import RemoteParticipant
 from severus_cli.net.trust_gate import HostPolicy
 from severus_cli.runtime.connect import AskTrust, connect
 from severus_cli.runtime.controller import ChatController
 from severus_cli.ui.terminal import make_ui
 
+BACKOFF_FIRST = 1.0
+BACKOFF_MAX = 30.0
+
+
+class _Current:
+    """The session in use now; the UI's callbacks read through it."""
+
+    def __init__(self, core: ClientCore) -> None:
+        self.core = core
+
 
 async def run_join(
     identity: Identity,
+    endpoints: Sequence[Endpoint],
     policy: HostPolicy,
-    host: str,
-    port: int,
     nick: str,
     json_mode: bool,
     ask: AskTrust | None,
+    reconnect: bool = True,
 ) -> None:
-    link = await connect(identity, host, port, policy, ask)
-    core = ClientCore(nick, time.time())
+    link = await connect(identity, endpoints, policy, ask)
+    current = _Current(ClientCore(nick, time.time()))
     ui = make_ui(
         json_mode,
-        own_nick=lambda: core.nick,
-        nicks=lambda: core.roster.values(),
-        rooms=lambda: core.rooms.values(),
-        prompt=lambda: f"[{core.current_room}] {core.nick}> ",
+        own_nick=lambda: current.core.nick,
+        nicks=lambda: current.core.roster.values(),
+        rooms=lambda: current.core.rooms.values(),
+        prompt=lambda: f"[{current.core.current_room}] {current.core.nick}> ",
     )
     controller = ChatController(ui)
-    participant = RemoteParticipant(core, link, controller.show)
-    controller.participant = participant
     for text in policy.notices:
         controller.show([Notice(time.time(), text)])
-    await participant.register()
-    session = asyncio.create_task(participant.run())
     typing = asyncio.create_task(_read_input(controller, ui.read_lines()))
     try:
-        done, _ = await asyncio.wait({session, typing}, return_when=asyncio.FIRST_COMPLETED)
+        while True:
+            participant = RemoteParticipant(current.core, link, controller.show)
+            controller.participant = participant
+            await participant.register()
+            if link.path != "direct":
+                controller.show([Notice(time.time(), f"connected over {link.path}")])
+            session = asyncio.create_task(participant.run())
+            await asyncio.wait({session, typing}, return_when=asyncio.FIRST_COMPLETED)
+            if typing.done():
+                await participant.close()
+                session.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await session
+                return
+            controller.participant = None
+            reason = participant.ended.reason if participant.ended else "connection lost"
+            rejected = current.core.rejected
+            await link.close()
+            if rejected is not None:
+                raise RejectedError(f"the host ended the session: {rejected.msg}")
+            if not reconnect:
+                raise ConnectionLost(reason)
+            link = await _reconnect(identity, endpoints, policy, controller, reason, typing)
+            current.core = ClientCore(nick, time.time(), _rooms_to_rejoin(current.core))
+            controller.show([Notice(time.time(), "reconnected")])
     finally:
-        ui.close()
         typing.cancel()
-        if not session.done():
-            await participant.close()
-            session.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await session
-    if session in done and participant.ended is not None:
-        raise ConnectionLost(participant.ended.reason)
+        ui.close()
 
 
-async def _read_input(controller: ChatController, lines: object) -> None:
-    async for line in lines:  # type: ignore[attr-defined]
+def _rooms_to_rejoin(core: ClientCore) -> tuple[str, ...]:
+    """Every room we were in, the current one last (so it becomes current again)."""
+    rooms = [r for r in core.rooms.values() if r.casefold() != core.current_room.casefold()]
+    if core.current_room.casefold() != LOBBY:
+        rooms.append(core.current_room)
+    return tuple(rooms)
+
+
+async def _reconnect(
+    identity: Identity,
+    endpoints: Sequence[Endpoint],
+    policy: HostPolicy,
+    controller: ChatController,
+    reason: str,
+    typing: asyncio.Task[None],
+) -> ClientLink:
+    """Try again with exponential backoff until it works or the user quits."""
+    delay = BACKOFF_FIRST
+    while True:
+        wait = delay * random.uniform(0.8, 1.2)
+        controller.show([Notice(time.time(), f"reconnecting in {wait:.0f} s (/quit to stop)")])
+        done, _ = await asyncio.wait({typing}, timeout=wait)
+        if done:
+            raise ConnectionLost(f"gave up reconnecting: {reason}")
+        try:
+            return await connect(identity, endpoints, policy, ask=None, timeout=5.0)
+        except TransportError as error:
+            controller.show([Notice(time.time(), f"still unreachable: {error.message}", "warn")])
+        delay = min(delay * 2, BACKOFF_MAX)
+
+
+async def _read_input(controller: ChatController, lines: AsyncIterator[str]) -> None:
+    async for line in lines:
         if not controller.handle(line):
             return

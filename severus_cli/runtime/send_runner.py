@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
 from severus_cli.core.client import ClientCore
 from severus_cli.core.events import UiEvent
 from severus_cli.core.identity import Identity
-from severus_cli.errors import ConnectionLost, RejectedError, UsageError
+from severus_cli.core.ticket import Endpoint
+from severus_cli.errors import ConnectionLost, RejectedError
 from severus_cli.net.participant import RemoteParticipant
 from severus_cli.net.trust_gate import HostPolicy
 from severus_cli.runtime.connect import connect
@@ -23,9 +24,6 @@ MAX_RETRIES = 200
 
 @dataclass
 class SendOptions:
-    target: str
-    host: str
-    port: int
     nick: str
     to: str | None = None
     room: str | None = None
@@ -51,10 +49,14 @@ async def _lines(stream: TextIO, whole: bool) -> AsyncIterator[str]:
 
 
 async def run_send(
-    identity: Identity, policy: HostPolicy, options: SendOptions, stream: TextIO = sys.stdin
+    identity: Identity,
+    endpoints: Sequence[Endpoint],
+    policy: HostPolicy,
+    options: SendOptions,
+    stream: TextIO = sys.stdin,
 ) -> int:
     """Send every message; return how many were delivered. Raises on any failure."""
-    link = await connect(identity, options.host, options.port, policy, ask=None)
+    link = await connect(identity, endpoints, policy, ask=None)
 
     def ignore(events: list[UiEvent]) -> None:
         """Failures are read from the core's request bookkeeping instead."""
@@ -129,8 +131,3 @@ async def _await_acks(
                 f"{options.ack_timeout:g} s"
             )
         await asyncio.sleep(0.01)
-
-
-def check_send_options(to: str | None, room: str | None) -> None:
-    if to and room:
-        raise UsageError("use --to or --room, not both")

@@ -1,0 +1,78 @@
+"""``severus host``: listen, show how to join, then chat as the host's participant."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from rich.text import Text
+
+from severus_cli.commands.common import console, identity_in, nick_or_login, run_session
+from severus_cli.core.host import HostConfig
+from severus_cli.core.packets import MAX_SHORT
+from severus_cli.errors import UsageError
+
+MAX_MOTD = MAX_SHORT * 4
+
+
+def host(
+    config_dir: Path | None,
+    *,
+    port: int,
+    bind: str | None,
+    nick: str | None,
+    limits: HostConfig,
+    mode: str,
+) -> None:
+    from severus_cli.core.client import ClientCore
+    from severus_cli.core.identity import tls_paths
+    from severus_cli.core.ticket import encode_ticket
+    from severus_cli.runtime.addresses import join_address, reachable_addresses
+    from severus_cli.runtime.host_runner import (
+        HostOptions,
+        host_ticket,
+        run_host_chat,
+        start_host,
+    )
+    from severus_cli.ui.terminal import make_ui
+
+    own = nick_or_login(nick)
+    if not 0 < port < 65536:
+        raise UsageError(f"port {port} is out of range")
+    if len(limits.motd) > MAX_MOTD:
+        raise UsageError(f"--motd is limited to {MAX_MOTD} characters")
+    directory, identity = identity_in(config_dir)
+    cert_file, key_file = tls_paths(directory)
+    options = HostOptions(port, bind, own, replace(limits, host_nick=own), mode)
+
+    async def main() -> None:
+        out = console()
+        host_loop, listener = await start_host(
+            identity, cert_file, key_file, options, lambda text: None
+        )
+        ticket = encode_ticket(host_ticket(identity, listener, bind))
+        kind = "QUIC (UDP)" if mode == "quic" else "direct (TCP + TLS)"
+        out.print(Text(f"Severus host, {kind}, listening on:", style="bold"))
+        for address in reachable_addresses(bind):
+            out.print(Text(f"  {join_address(address, listener.port)}"))
+        out.print(Text("Identity fingerprint:    ") + Text(identity.fingerprint, "bold"))
+        out.print(Text(f"Certificate fingerprint: {identity.cert_fingerprint}"))
+        out.print(Text("Ticket (carries the keys, so joining needs no trust question):"))
+        out.print(Text(ticket, style="bold"), soft_wrap=True)
+        out.print(Text("Friends join with:", style="dim"))
+        out.print(Text(f"  severus join {ticket} --nick NAME"), soft_wrap=True)
+        core = ClientCore(own, time.time())
+        ui = make_ui(
+            False,
+            own_nick=lambda: core.nick,
+            nicks=lambda: core.roster.values(),
+            rooms=lambda: core.rooms.values(),
+            prompt=lambda: f"[{core.current_room}] {core.nick}> ",
+        )
+        try:
+            await run_host_chat(identity, host_loop, listener, core, ui, ui.read_lines())
+        finally:
+            ui.close()
+
+    run_session(main())

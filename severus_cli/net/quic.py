@@ -1,0 +1,172 @@
+"""QUIC transport (aioquic): the same hop session on one bidirectional stream.
+
+The host side turns each QUIC connection into a :class:`~severus_cli.net.host_loop.
+Link` for the one host loop; the client side yields an asyncio stream pair, exactly
+what TCP+TLS gives, so :class:`ClientLink` runs unchanged on top.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import socket
+import ssl
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from aioquic.asyncio.protocol import QuicConnectionProtocol
+from aioquic.asyncio.server import QuicServer, serve
+from aioquic.quic import events
+from aioquic.quic.configuration import QuicConfiguration
+from aioquic.quic.connection import QuicConnection
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from severus_cli.errors import HostUnreachable
+from severus_cli.net.host_loop import HostLoop
+from severus_cli.net.tls import ALPN
+
+IDLE_TIMEOUT = 30.0
+KEEPALIVE = 10.0
+CLOSE_GRACE = 1.0  # time for a final error packet to arrive before the connection closes
+
+
+class QuicHostProtocol(QuicConnectionProtocol):
+    """One QUIC connection to the host: its first client stream is the hop session."""
+
+    def __init__(self, *args: Any, host_loop: HostLoop, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._host = host_loop
+        self._stream: int | None = None
+        self._conn = 0
+        self._ended = False
+        self.peer = "?"
+
+    def quic_event_received(self, event: events.QuicEvent) -> None:
+        if isinstance(event, events.StreamDataReceived):
+            if self._stream is None:
+                self._stream = event.stream_id
+                address = self._quic._network_paths[0].addr if self._quic._network_paths else None
+                self.peer = f"quic {address[0]}:{address[1]}" if address else "quic ?"
+                self._conn = self._host.open(self)
+            if event.stream_id != self._stream:
+                return  # one stream per connection; others are ignored
+            if event.data:
+                self._host.feed(self._conn, event.data)
+            if event.end_stream:
+                self._end("disconnected")
+        elif isinstance(event, events.ConnectionTerminated):
+            self._end("connection lost")
+
+    def _end(self, reason: str) -> None:
+        if not self._ended and self._stream is not None:
+            self._ended = True
+            self._host.lost(self._conn, reason)
+
+    def write(self, data: bytes) -> None:
+        if self._stream is not None and not self._ended:
+            self._quic.send_stream_data(self._stream, data)
+            self._transmit_soon()
+
+    def close(self, error_code: int = 0, reason_phrase: str = "") -> None:
+        """Finish the stream now and the connection a moment later, so the peer reads
+        what was queued (such as a final error) before the connection goes."""
+        if self._stream is not None and not self._ended:
+            self._ended = True
+            with contextlib.suppress(Exception):
+                self._quic.send_stream_data(self._stream, b"", end_stream=True)
+            self._transmit_soon()
+        self._loop.call_later(CLOSE_GRACE, super().close, error_code, reason_phrase)
+
+
+async def serve_quic(
+    host_loop: HostLoop, cert_file: Path, key_file: Path, bind: str | None, port: int
+) -> QuicServer:
+    """Listen for QUIC connections on UDP ``port``; each one joins ``host_loop``."""
+    configuration = QuicConfiguration(
+        is_client=False, alpn_protocols=[ALPN], idle_timeout=IDLE_TIMEOUT
+    )
+    configuration.load_cert_chain(str(cert_file), str(key_file))
+
+    def create_protocol(*args: Any, **kwargs: Any) -> QuicHostProtocol:
+        return QuicHostProtocol(*args, host_loop=host_loop, **kwargs)
+
+    return await serve(
+        bind or "::", port, configuration=configuration, create_protocol=create_protocol
+    )
+
+
+class QuicClient:
+    """A client QUIC connection with one stream and a keepalive."""
+
+    def __init__(self, protocol: QuicConnectionProtocol, transport: asyncio.BaseTransport) -> None:
+        self.protocol = protocol
+        self._transport = transport
+        self._keepalive: asyncio.Task[None] | None = None
+
+    def cert_hash(self) -> bytes:
+        certificate = self.protocol._quic.tls._peer_certificate
+        if certificate is None:
+            raise HostUnreachable("the host presented no certificate")
+        return hashlib.sha256(certificate.public_bytes(Encoding.DER)).digest()
+
+    def start_keepalive(self, on_dead: Callable[[], Awaitable[None]]) -> None:
+        self._keepalive = asyncio.create_task(self._ping_forever(on_dead))
+
+    async def _ping_forever(self, on_dead: Callable[[], Awaitable[None]]) -> None:
+        while True:
+            await asyncio.sleep(KEEPALIVE)
+            try:
+                await asyncio.wait_for(self.protocol.ping(), KEEPALIVE)
+            except (ConnectionError, TimeoutError):
+                await on_dead()
+                return
+
+    async def close(self) -> None:
+        if self._keepalive is not None:
+            self._keepalive.cancel()
+        self.protocol.close()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.protocol.wait_closed(), 1.0)
+        self._transport.close()
+
+
+async def open_quic(
+    host: str, port: int, timeout: float = 10.0, sock: socket.socket | None = None
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, QuicClient]:
+    """Connect over QUIC; return the stream pair for the hop session and the client."""
+    loop = asyncio.get_running_loop()
+    configuration = QuicConfiguration(
+        is_client=True,
+        alpn_protocols=[ALPN],
+        verify_mode=ssl.CERT_NONE,
+        idle_timeout=IDLE_TIMEOUT,
+        server_name="severus",
+    )
+    try:
+        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+    except OSError as error:
+        raise HostUnreachable(f"cannot resolve {host}: {error.strerror or error}") from None
+    family, _, _, _, address = infos[0]
+    if sock is None:
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        sock.bind(("::", 0, 0, 0) if family == socket.AF_INET6 else ("0.0.0.0", 0))
+    connection = QuicConnection(configuration=configuration)
+    transport, protocol = await loop.create_datagram_endpoint(
+        lambda: QuicConnectionProtocol(connection), sock=sock
+    )
+    quic_protocol = protocol
+    client = QuicClient(quic_protocol, transport)
+    try:
+        quic_protocol.connect(address)
+        await asyncio.wait_for(quic_protocol.wait_connected(), timeout)
+        reader, writer = await quic_protocol.create_stream()
+    except (TimeoutError, ConnectionError, OSError) as error:
+        await client.close()
+        what = "did not answer" if isinstance(error, TimeoutError) else "refused QUIC"
+        raise HostUnreachable(f"{host}:{port} {what} (QUIC, {timeout:g} s)") from None
+    except BaseException:
+        await client.close()
+        raise
+    return reader, writer, client
