@@ -60,3 +60,15 @@ def test_every_error_code_is_documented() -> None:
     assert codes, "no error codes found in the core"
     for code in codes:
         assert f"| `{code}` |" in text, f"error code {code} missing from PROTOCOL.md"
+
+
+def test_ticket_example_matches_the_code() -> None:
+    from severus_cli.core.ticket import Endpoint, Ticket, decode_ticket, encode_ticket
+
+    found = re.findall(r"```ticket\n(.*?)\n```", DOC.read_text(encoding="utf-8"))
+    assert found, "PROTOCOL.md lost its ticket example"
+    expected = Ticket(
+        bytes(range(32)), bytes(range(32, 64)), (Endpoint("quic", "127.0.0.1", 3000),)
+    )
+    assert decode_ticket(found[0]) == expected
+    assert encode_ticket(expected) == found[0]
