@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 
 import pytest
 from hypothesis import given, settings
@@ -140,10 +141,8 @@ def test_any_ticket_round_trips(ticket: Ticket) -> None:
 @settings(max_examples=500, deadline=None)
 @given(st.text(max_size=300))
 def test_decoder_only_ever_raises_ticket_error(text: str) -> None:
-    try:
+    with contextlib.suppress(TicketError):
         decode_ticket(text)
-    except TicketError:
-        pass
 
 
 @settings(max_examples=500, deadline=None)
@@ -153,7 +152,5 @@ def test_decoder_on_any_record_with_a_valid_checksum(record: bytes) -> None:
 
     whole = record + hashlib.sha256(record).digest()[:4]
     text = PREFIX + base64.b32encode(whole).decode().rstrip("=").lower()
-    try:
+    with contextlib.suppress(TicketError):
         decode_ticket(text)
-    except TicketError:
-        pass
