@@ -516,7 +516,9 @@ def test_handshake_timeout() -> None:
     assert host.core.tick(host.now + 10) == [Close(1, "handshake timed out")]
     assert host.core.tick(host.now + 10.5) == []  # reported once
     host.core.authenticated(2, key_for(2), host.now + 14)
-    assert host.core.tick(host.now + 15) == []  # authenticated in time
+    assert host.core.tick(host.now + 14.9) == []  # authenticated in time
+    # ...but the hello must still come within 10 s of the connection opening.
+    fatal(host.core.tick(host.now + 15), 2, "timeout")
 
 
 def test_registration_timeout() -> None:

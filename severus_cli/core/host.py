@@ -120,9 +120,14 @@ class HostCore:
         self._pending[conn] = now + self.config.handshake_timeout
 
     def authenticated(self, conn: int, key: bytes, now: float) -> list[Action]:
-        """The hop handshake completed: ``key`` is the peer's long-term identity."""
-        self._pending.pop(conn, None)
-        self._peers[conn] = Participant(conn, key, accepted_at=now, last_seen=now)
+        """The hop handshake completed: ``key`` is the peer's long-term identity.
+
+        The registration clock keeps running from when the connection opened, so the
+        handshake and hello together get ``handshake_timeout``, not twice that.
+        """
+        timeout = self.config.handshake_timeout
+        opened = self._pending.pop(conn, now + timeout) - timeout
+        self._peers[conn] = Participant(conn, key, accepted_at=opened, last_seen=now)
         return []
 
     def closed(self, conn: int, now: float, reason: str = "") -> list[Action]:
@@ -238,7 +243,9 @@ class HostCore:
         rejoined: list[str] = []
         for room in hello.rooms:
             if room.casefold() != LOBBY and self._enter(peer, room, actions):
-                rejoined.append(self._rooms[room.casefold()].name)
+                name = self._rooms[room.casefold()].name
+                if name not in rejoined:
+                    rejoined.append(name)
         users = tuple(self._peers[c].nick for c in lobby.members)
         limits = p.RateLimits(
             self.config.rate_burst, self.config.rate_per_second, self.config.max_text
