@@ -140,6 +140,15 @@ def host(
         typer.Option("--idle-timeout", help="Seconds of silence before a peer is dropped.", min=1),
     ] = 30.0,
     motd: Annotated[str, typer.Option("--motd", help="Message of the day for joiners.")] = "",
+    rate_limit: Annotated[
+        float,
+        typer.Option(
+            "--rate-limit",
+            help="Messages per second each participant may send after a burst of 3x that "
+            "(0: no limit, for benchmarks).",
+            min=0,
+        ),
+    ] = 10.0,
     mode: Annotated[
         Mode, typer.Option("--mode", help="direct: TCP + TLS; quic: QUIC over UDP.")
     ] = Mode.direct,
@@ -147,7 +156,7 @@ def host(
 ) -> None:
     """Host a chat that friends join with `severus join ADDRESS` or the printed ticket."""
     from severus_cli.commands import host_cmd
-    from severus_cli.core.host import HostConfig
+    from severus_cli.core.host import UNLIMITED_RATE, HostConfig
 
     limits = HostConfig(
         max_clients=max_clients,
@@ -155,6 +164,8 @@ def host(
         handshake_timeout=handshake_timeout,
         idle_timeout=idle_timeout,
         motd=motd,
+        rate_per_second=rate_limit or UNLIMITED_RATE,
+        rate_burst=3 * rate_limit if rate_limit else UNLIMITED_RATE,
     )
     run_guarded(
         lambda: host_cmd.host(

@@ -47,6 +47,9 @@ class Log:
 Action = Send | Broadcast | Close | Log
 
 
+UNLIMITED_RATE = 1e6  # the largest rate the protocol's limits field allows
+
+
 @dataclass
 class HostConfig:
     host_nick: str = ""

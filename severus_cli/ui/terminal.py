@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import os
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import IO, Protocol
 
 from prompt_toolkit import PromptSession
@@ -213,10 +214,35 @@ class _LineReader:
         if self._queue is not None:
             self._queue.put_nowait(None)
 
+    def _raw_lines(self) -> Iterator[bytes]:
+        """Lines as bytes until EOF, read from the file descriptor when there is one.
+
+        ``os.read`` rather than the buffered ``readline``: a daemon thread blocked
+        inside a buffered read holds its lock, and interpreter shutdown then aborts
+        with "could not acquire lock for <stdin>" (SIGABRT instead of our exit code).
+        """
+        try:
+            fd = self._stream.fileno()
+        except (AttributeError, OSError, ValueError):
+            fd = -1
+        if fd < 0:
+            while line := self._stream.readline():
+                yield line
+            return
+        pending = b""
+        while chunk := os.read(fd, 65536):
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                yield line + b"\n"
+        if pending:
+            yield pending
+
     def _pump(self, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[str | None]) -> None:
+        lines = self._raw_lines()
         while True:
             try:
-                raw = self._stream.readline()
+                raw = next(lines, b"")
             except (OSError, ValueError):
                 raw = b""
             item = raw.decode("utf-8", "replace").rstrip("\r\n") if raw else None
