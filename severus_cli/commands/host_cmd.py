@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -25,7 +24,6 @@ def host(
     limits: HostConfig,
     mode: str,
 ) -> None:
-    from severus_cli.core.client import ClientCore
     from severus_cli.core.identity import tls_paths
     from severus_cli.core.ticket import encode_ticket
     from severus_cli.runtime.addresses import join_address, reachable_addresses
@@ -35,6 +33,7 @@ def host(
         run_host_chat,
         start_host,
     )
+    from severus_cli.runtime.participant_factory import new_core
     from severus_cli.ui.terminal import make_ui
 
     own = nick_or_login(nick)
@@ -62,11 +61,11 @@ def host(
         out.print(Text(ticket, style="bold"), soft_wrap=True)
         out.print(Text("Friends join with:", style="dim"))
         out.print(Text(f"  severus join {ticket} --nick NAME"), soft_wrap=True)
-        core = ClientCore(own, time.time())
+        core = new_core(identity, own, None)
         ui = make_ui(
             False,
             own_nick=lambda: core.nick,
-            nicks=lambda: core.roster.values(),
+            nicks=lambda: core.roster.nicks.values(),
             rooms=lambda: core.rooms.values(),
             prompt=lambda: f"[{core.current_room}] {core.nick}> ",
         )

@@ -1,26 +1,38 @@
-"""The participant's side of the chat, sans-IO: registration, rooms, requests, heartbeat.
+"""The participant's side of the chat, sans-IO: registration, rooms, requests, heartbeat,
+and end-to-end encryption of everything said.
 
 User actions (say, tell, join, ...) queue packets and return events for the screen;
-packets from the host become events. Time comes in as ``now``; :meth:`tick` sends
+packets from the host become events. Room messages are sealed with our sender key and
+private messages go through a pairwise session (:mod:`severus_cli.core.e2e`), so the
+host only ever relays ciphertext. Time comes in as ``now``; :meth:`tick` sends
 heartbeats and notices a host that stopped answering.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from severus_cli.core import events as ev
 from severus_cli.core import packets as p
+from severus_cli.core.e2e.keyring import Heard, Keyring, Relay
+from severus_cli.core.e2e.verify import safety_code
+from severus_cli.core.e2e.wire import ChatBody
 from severus_cli.core.fields import MAX_ID
 from severus_cli.core.identity_format import fingerprint
 from severus_cli.core.packets import LOBBY, Packet, encode
 from severus_cli.core.ratelimit import TokenBucket
+from severus_cli.core.roster import Roster
 from severus_cli.errors import RemoteProtocolError
 
 CLIENT_NAME = "severus/0.1"
-# UTF-8 bytes in one message: the host must fit it, sender and room in one packet.
-MAX_TEXT_BYTES = p.MAX_PACKET - 128
+# UTF-8 bytes of text in one message: it must fit, sealed, in one packet.
+MAX_TEXT_BYTES = p.MAX_DATA - 512
+COUNTED = frozenset({"seal", "dm", "key"})  # requests that carry what the user said
+
+PeerChecker = Callable[[str, bytes], str | None]
+"""Told of every (nick, identity key) seen; returns a warning to show, or None."""
 
 
 def _pacer(limits: p.RateLimits, now: float) -> TokenBucket:
@@ -30,7 +42,7 @@ def _pacer(limits: p.RateLimits, now: float) -> TokenBucket:
 
 @dataclass(frozen=True, slots=True)
 class Request:
-    """A packet awaiting its answer; ``kind`` is its wire type."""
+    """A packet awaiting its answer; ``kind`` is its wire type (or relay kind)."""
 
     kind: str
     sent_at: float
@@ -46,14 +58,20 @@ class ClientCore:
         nick: str,
         now: float,
         rooms: tuple[str, ...] = (),
+        *,
+        static_private: bytes,
+        static_public: bytes,
+        peer_checker: PeerChecker | None = None,
         ping_interval: float = 5.0,
         dead_after: float = 20.0,
     ) -> None:
         self.nick = nick
+        self.key = static_public
         self.host_nick = ""
         self.current_room = LOBBY
         self.rooms: dict[str, str] = {}  # casefolded -> display name, lobby excluded
-        self.roster: dict[str, str] = {}  # casefolded -> nick, everyone connected
+        self.roster = Roster()
+        self.keyring = Keyring(static_private, static_public)
         self.registered = False
         self.rejected: p.Error | None = None  # the fatal error that ended the session
         self.failures: list[p.Error] = []  # errors for requests we made
@@ -61,16 +79,16 @@ class ClientCore:
         self.limits = p.RateLimits()
         self.ping_interval = ping_interval
         self.dead_after = dead_after
+        self.last_id = 0  # id of the newest request, so callers can match its answer
+        self._check_peer = peer_checker or (lambda nick, key: None)
         self._wanted_rooms = rooms
         self._pending: dict[int, Request] = {}
         self._next_id = 1
         self._paced: deque[bytes] = deque()
-        self._bucket = _pacer(p.RateLimits(), now)
-        self.last_id = 0  # id of the newest request, so callers can match its answer
-        self._outbox: list[bytes] = []
+        self._bucket = _pacer(self.limits, now)
+        self._outbox: list[bytes] = [encode(p.Hello(nick, CLIENT_NAME, rooms))]
         self._last_heard = now
         self._last_ping = now
-        self._outbox.append(encode(p.Hello(nick, CLIENT_NAME, rooms)))
 
     # --- plumbing ----------------------------------------------------------------
 
@@ -80,18 +98,14 @@ class ClientCore:
 
     @property
     def unacknowledged(self) -> int:
-        """Messages sent but not yet confirmed by the host."""
-        return sum(1 for r in self._pending.values() if r.kind in ("say", "tell"))
+        """Messages (and the keys to read them) not yet confirmed by the host."""
+        sent = sum(1 for r in self._pending.values() if r.kind in COUNTED)
+        return sent + self.keyring.queued
 
-    def _message(self, packet: p.Say | p.Tell, now: float, subject: str) -> None:
-        """Queue a message, paced to the host's announced rate so none is refused."""
-        self._pending[packet.id] = Request(packet.TYPE, now, subject)
-        self._paced.append(encode(packet))
-        self._release(now)
-
-    def _release(self, now: float) -> None:
-        while self._paced and self._bucket.take(now):
-            self._outbox.append(self._paced.popleft())
+    @property
+    def settling(self) -> bool:
+        """Still learning who is in the rooms we were put back in (after a welcome)."""
+        return any(r.kind == "rejoin" for r in self._pending.values())
 
     @property
     def queued(self) -> int:
@@ -99,15 +113,35 @@ class ClientCore:
         return len(self._paced)
 
     def _request(
-        self, packet: Packet, kind: str, now: float, subject: str = "", quiet: bool = False
+        self,
+        packet: Packet,
+        kind: str,
+        now: float,
+        subject: str = "",
+        quiet: bool = False,
+        paced: bool = False,
     ) -> None:
-        self._outbox.append(encode(packet))
         self._pending[packet.id] = Request(kind, now, subject, quiet)  # type: ignore[attr-defined]
+        if paced:
+            self._paced.append(encode(packet))
+            self._release(now)
+        else:
+            self._outbox.append(encode(packet))
+
+    def _release(self, now: float) -> None:
+        while self._paced and self._bucket.take(now):
+            self._outbox.append(self._paced.popleft())
 
     def _new_id(self) -> int:
         request = self.last_id = self._next_id
         self._next_id = self._next_id % MAX_ID + 1
         return request
+
+    def _relay(self, relays: list[Relay], now: float) -> None:
+        """Send blobs for other participants; private messages are paced like room ones."""
+        for relay in relays:
+            packet = p.Relay(self._new_id(), relay.nick, relay.kind, relay.data)
+            self._request(packet, relay.kind, now, relay.nick, quiet=True, paced=relay.kind == "dm")
 
     # --- user actions ------------------------------------------------------------
 
@@ -118,19 +152,23 @@ class ClientCore:
         problem = self._check_text(text, now)
         if problem:
             return [problem]
-        self._message(p.Say(self._new_id(), target, text, action), now, target)
+        relays, data = self.keyring.seal(
+            target, self.roster.members(target), ChatBody(text, action)
+        )
+        self._relay(relays, now)
+        self._request(p.Seal(self._new_id(), target, data), "seal", now, target, paced=True)
         return [ev.ChatMessage(now, self.nick, target, text, action, own=True)]
 
     def tell(self, nick: str, text: str, now: float, action: bool = False) -> list[ev.UiEvent]:
-        if not p.valid_nick(nick):
-            return [ev.Notice(now, f"not a valid nick: {nick}", "error")]
+        key = self.roster.key_of(nick)
+        if not p.valid_nick(nick) or key is None:
+            return [ev.Notice(now, f"nobody is called {nick}", "error")]
         problem = self._check_text(text, now)
         if problem:
             return [problem]
-        self._message(p.Tell(self._new_id(), nick, text, action), now, nick)
-        return [
-            ev.DirectMessage(now, self.roster.get(nick.casefold(), nick), text, action, own=True)
-        ]
+        peer = self.roster.name_of(nick)
+        self._relay(self.keyring.direct(peer, key, ChatBody(text, action)), now)
+        return [ev.DirectMessage(now, peer, text, action, own=True)]
 
     def _check_text(self, text: str, now: float) -> ev.Notice | None:
         if not text:
@@ -163,6 +201,8 @@ class ClientCore:
         if target.casefold() not in self.rooms:
             return [ev.Notice(now, f"you are not in {target}", "error")]
         name = self.rooms.pop(target.casefold())
+        self.roster.leave(name)
+        self.keyring.left_room(name)
         self._request(p.Part(self._new_id(), name), "part", now, name)
         if self.current_room.casefold() == target.casefold():
             self.current_room = LOBBY
@@ -183,6 +223,22 @@ class ClientCore:
         self._request(p.Whois(self._new_id(), nick), "whois", now, nick)
         return []
 
+    def verify(self, nick: str, now: float) -> list[ev.UiEvent]:
+        """The safety code to compare with ``nick`` out of band."""
+        key = self.roster.key_of(nick)
+        if key is None:
+            return [ev.Notice(now, f"nobody is called {nick}", "error")]
+        peer = self.roster.name_of(nick)
+        return [
+            ev.Notice(now, f"Safety code with {peer}: {safety_code(self.key, key)}"),
+            ev.Notice(
+                now,
+                f"{peer} should see the same digits with /verify {self.nick}; "
+                f"compare them by voice or in person. {peer}'s key: "
+                f"{fingerprint(key)}",
+            ),
+        ]
+
     def ping(self, now: float, quiet: bool = False) -> list[ev.UiEvent]:
         self._last_ping = now
         self._request(p.Ping(self._new_id()), "ping", now, quiet=quiet)
@@ -200,7 +256,12 @@ class ClientCore:
         self._release(now)
         if self.registered and now - self._last_ping >= self.ping_interval:
             self.ping(now, quiet=True)
-        return []
+        return [
+            ev.Notice(
+                now, f"a message from {nick} could not be decrypted: its key never arrived", "warn"
+            )
+            for nick in self.keyring.expire(now)
+        ]
 
     # --- packets from the host ---------------------------------------------------
 
@@ -212,19 +273,33 @@ class ClientCore:
         events: list[ev.UiEvent] = handler(packet, now)
         return events
 
+    def _meet(self, nick: str, key: bytes, now: float) -> list[ev.UiEvent]:
+        """A participant (re)appeared: remember their key and check it."""
+        if key == self.key and nick.casefold() == self.nick.casefold():
+            return []
+        self.roster.add(nick, key)
+        self.keyring.peer_joined(nick, key)
+        warning = self._check_peer(nick, key)
+        return [ev.Notice(now, warning, "warn")] if warning else []
+
     def _on_welcome(self, packet: p.Welcome, now: float) -> list[ev.UiEvent]:
         if self.registered:
             raise RemoteProtocolError("a second welcome", "bad_packet")
         self.registered = True
         self.nick = packet.nick
         self.host_nick = packet.host
-        self.roster = {n.casefold(): n for n in packet.users}
+        self.roster.reset(packet.users)
         self.rooms = {r.casefold(): r for r in packet.rooms}
         self.limits = packet.limits
         self._bucket = _pacer(packet.limits, now)
         wanted = self._wanted_rooms[-1].casefold() if self._wanted_rooms else LOBBY
         self.current_room = self.rooms.get(wanted, LOBBY)
-        out: list[ev.UiEvent] = [ev.Welcome(now, packet.nick, packet.host, packet.users)]
+        nicks = tuple(nick for nick, _ in packet.users)
+        out: list[ev.UiEvent] = [ev.Welcome(now, packet.nick, packet.host, nicks)]
+        for nick, key in packet.users:
+            out += self._meet(nick, key, now)
+        for room in packet.rooms:  # learn who is in the rooms we were put back in
+            self._request(p.Names(self._new_id(), room), "rejoin", now, room, quiet=True)
         if packet.motd:
             out.append(ev.Notice(now, packet.motd))
         return out
@@ -244,30 +319,81 @@ class ClientCore:
                 return [ev.Notice(now, f"cannot join {request.subject}: {packet.msg}", "error")]
         return [ev.Notice(now, packet.msg or packet.code, "error")]
 
-    def _on_msg(self, packet: p.Message, now: float) -> list[ev.UiEvent]:
-        return [ev.ChatMessage(packet.ts, packet.sender, packet.room, packet.text, packet.action)]
+    def _on_sealed(self, packet: p.Sealed, now: float) -> list[ev.UiEvent]:
+        key = self.roster.key_of(packet.sender)
+        if key is None:
+            return [ev.Notice(now, f"a room message from unknown {packet.sender} dropped", "warn")]
+        try:
+            heard = self.keyring.sealed(
+                packet.sender, key, packet.room, packet.data, packet.ts, now
+            )
+        except RemoteProtocolError as error:
+            return [self._forged(packet.sender, error, now)]
+        return self._heard([heard] if heard else [], now)
 
-    def _on_pm(self, packet: p.Private, now: float) -> list[ev.UiEvent]:
-        return [ev.DirectMessage(packet.ts, packet.sender, packet.text, packet.action)]
+    def _on_relayed(self, packet: p.Relayed, now: float) -> list[ev.UiEvent]:
+        key = self.roster.key_of(packet.sender)
+        if key is None:
+            return [
+                ev.Notice(now, f"a private message from unknown {packet.sender} dropped", "warn")
+            ]
+        try:
+            heard, replies = self.keyring.relayed(packet.sender, key, packet.kind, packet.data, now)
+        except RemoteProtocolError as error:
+            return [self._forged(packet.sender, error, now)]
+        self._relay(replies, now)
+        return self._heard(heard, now)
+
+    def _forged(self, nick: str, error: RemoteProtocolError, now: float) -> ev.Notice:
+        return ev.Notice(
+            now,
+            f"a message claiming to be from {nick} failed end-to-end "
+            f"verification and was dropped ({error.message})",
+            "warn",
+        )
+
+    def _heard(self, heard: list[Heard], now: float) -> list[ev.UiEvent]:
+        events: list[ev.UiEvent] = [
+            ev.DirectMessage(h.ts, h.nick, h.body.text, h.body.action)
+            if h.room is None
+            else ev.ChatMessage(h.ts, h.nick, h.room, h.body.text, h.body.action)
+            for h in heard
+        ]
+        events += [
+            self._forged(nick, RemoteProtocolError("bad signature"), now)
+            for nick in self.keyring.take_forged()
+        ]
+        return events
 
     def _on_joined(self, packet: p.Joined, now: float) -> list[ev.UiEvent]:
+        out: list[ev.UiEvent] = []
         if packet.room == LOBBY:
-            self.roster[packet.nick.casefold()] = packet.nick
-        return [ev.Joined(now, packet.nick, packet.room, packet.count)]
+            out += self._meet(packet.nick, packet.key, now)
+        if self.roster.joined_room(packet.room, packet.nick):
+            self.keyring.membership_changed(packet.room)  # the newcomer reads only what follows
+        return [ev.Joined(now, packet.nick, packet.room, packet.count), *out]
 
     def _on_left(self, packet: p.Left, now: float) -> list[ev.UiEvent]:
         if packet.room == LOBBY:
-            self.roster.pop(packet.nick.casefold(), None)
+            key, rooms = self.roster.remove(packet.nick)
+            if key is not None:
+                self.keyring.peer_left(key)
+            for room in [LOBBY, *rooms]:
+                self.keyring.membership_changed(room)  # they must not read what follows
+        elif self.roster.left_room(packet.room, packet.nick):
+            self.keyring.membership_changed(packet.room)
         return [ev.Left(now, packet.nick, packet.room, packet.count, packet.reason)]
 
     def _on_users(self, packet: p.Users, now: float) -> list[ev.UiEvent]:
         request = self._pending.pop(packet.id, None)
-        if request is not None and request.kind == "join":
+        kind = request.kind if request else ""
+        if kind in ("join", "rejoin"):
             self.rooms[packet.room.casefold()] = packet.room
+            self.roster.enter(packet.room, packet.users)
+            if kind == "rejoin":
+                return []
             self.current_room = packet.room
             return [ev.RoomChanged(now, packet.room, packet.users)]
-        if packet.room == LOBBY:
-            self.roster = {n.casefold(): n for n in packet.users}
         return [ev.UserList(now, packet.room, packet.users)]
 
     def _on_roomlist(self, packet: p.RoomList, now: float) -> list[ev.UiEvent]:

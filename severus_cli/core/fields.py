@@ -112,3 +112,29 @@ class Pair(Kind):
         if type(value) is not list or len(value) != 2:
             raise ValueError("must be a pair")
         return (self.first.check(value[0]), self.second.check(value[1]))
+
+
+@dataclass(frozen=True)
+class Bin(Kind):
+    """Opaque bytes of bounded length (end-to-end ciphertext the host only relays)."""
+
+    max_len: int
+    min_len: int = 0
+
+    def check(self, value: Any) -> Any:
+        if type(value) is not bytes or not self.min_len <= len(value) <= self.max_len:
+            raise ValueError(f"must be {self.min_len}..{self.max_len} bytes")
+        return value
+
+
+WORD_RE = re.compile(r"[a-z]{1,8}")
+
+
+@dataclass(frozen=True)
+class Word(Kind):
+    """A short lowercase tag such as a relay kind."""
+
+    def check(self, value: Any) -> Any:
+        if type(value) is not str or WORD_RE.fullmatch(value) is None:
+            raise ValueError("must be 1-8 lowercase letters")
+        return value

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from severus_cli.core import packets as p
 from severus_cli.core.packets import LOBBY, Packet, encode
 from severus_cli.core.ratelimit import TokenBucket
-from severus_cli.errors import LocalProtocolError, RemoteProtocolError
+from severus_cli.errors import RemoteProtocolError
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +60,9 @@ class HostConfig:
     idle_timeout: float = 30.0
     rate_burst: float = 30.0
     rate_per_second: float = 10.0
+    control_burst: float = 5000.0  # e2e handshakes and keys: a 200-member room rekeying
+    control_per_second: float = 1000.0
+    max_data: int = p.MAX_DATA  # bytes of end-to-end ciphertext in one message
     motd: str = ""
 
 
@@ -72,7 +75,8 @@ class Participant:
     nick: str = ""
     registered_at: float = 0.0
     rooms: dict[str, None] = field(default_factory=dict)  # casefolded names, ordered
-    bucket: TokenBucket | None = None
+    bucket: TokenBucket | None = None  # room and private messages
+    control: TokenBucket | None = None  # end-to-end handshakes and key hand-outs
 
     @property
     def registered(self) -> bool:
@@ -200,10 +204,10 @@ class HostCore:
             return self._hello(peer, packet, now)
         if not peer.registered:
             raise RemoteProtocolError("say hello first", "not_registered")
-        if isinstance(packet, p.Say):
-            return self._say(peer, packet, now)
-        if isinstance(packet, p.Tell):
-            return self._tell(peer, packet, now)
+        if isinstance(packet, p.Seal):
+            return self._seal(peer, packet, now)
+        if isinstance(packet, p.Relay):
+            return self._relay(peer, packet, now)
         if isinstance(packet, p.Join):
             return self._join(peer, packet.id, packet.room)
         if isinstance(packet, p.Part):
@@ -235,6 +239,7 @@ class HostCore:
         peer.nick = hello.nick
         peer.registered_at = now
         peer.bucket = TokenBucket(self.config.rate_burst, self.config.rate_per_second, now)
+        peer.control = TokenBucket(self.config.control_burst, self.config.control_per_second, now)
         self._nicks[folded] = peer.conn
         lobby = self._rooms[LOBBY]
         lobby.members[peer.conn] = None
@@ -249,7 +254,7 @@ class HostCore:
                 name = self._rooms[room.casefold()].name
                 if name not in rejoined:
                     rejoined.append(name)
-        users = tuple(self._peers[c].nick for c in lobby.members)
+        users = tuple((self._peers[c].nick, self._peers[c].key) for c in lobby.members)
         limits = p.RateLimits(
             self.config.rate_burst, self.config.rate_per_second, self.config.max_text
         )
@@ -260,67 +265,58 @@ class HostCore:
         actions.append(Log(f"{peer.nick} joined"))
         return actions
 
-    def _spend(self, peer: Participant, request: int, now: float) -> list[Action] | None:
+    def _spend(
+        self, peer: Participant, request: int, now: float, bucket: TokenBucket | None = None
+    ) -> list[Action] | None:
         """Charge one message to the peer's rate limit; an error reply if over it."""
-        assert peer.bucket is not None
-        if peer.bucket.take(now):
+        bucket = bucket or peer.bucket
+        assert bucket is not None
+        if bucket.take(now):
             return None
         return self._reply_error(peer.conn, request, "rate_limited", "slow down: too many messages")
 
-    def _say(self, peer: Participant, say: p.Say, now: float) -> list[Action]:
-        room = self._rooms.get(say.room.casefold())
+    def _seal(self, peer: Participant, seal: p.Seal, now: float) -> list[Action]:
+        """Relay an end-to-end encrypted room message to the room's other members."""
+        room = self._rooms.get(seal.room.casefold())
         if room is None or peer.conn not in room.members:
-            return self._reply_error(peer.conn, say.id, "not_member", f"you are not in {say.room}")
-        if len(say.text) > self.config.max_text:
             return self._reply_error(
-                peer.conn,
-                say.id,
-                "too_long",
-                f"messages are limited to {self.config.max_text} characters",
+                peer.conn, seal.id, "not_member", f"you are not in {seal.room}"
             )
-        message = self._relayable(
-            peer, say.id, p.Message(peer.nick, room.name, say.text, say.action, now)
-        )
-        if not isinstance(message, bytes):
-            return message
-        refused = self._spend(peer, say.id, now)
+        refused = self._too_long(peer, seal.id, seal.data) or self._spend(peer, seal.id, now)
         if refused:
             return refused
         others = tuple(c for c in room.members if c != peer.conn)
-        actions: list[Action] = [Send(peer.conn, encode(p.Ok(say.id)))]
+        actions: list[Action] = [Send(peer.conn, encode(p.Ok(seal.id)))]
         if others:
-            actions.append(Broadcast(others, message))
+            sealed = p.Sealed(peer.nick, room.name, seal.data, now)
+            actions.append(Broadcast(others, encode(sealed)))
         return actions
 
-    def _tell(self, peer: Participant, tell: p.Tell, now: float) -> list[Action]:
-        target = self._nicks.get(tell.to.casefold())
+    def _relay(self, peer: Participant, relay: p.Relay, now: float) -> list[Action]:
+        """Pass an opaque blob to one participant, stamped with who sent it."""
+        target = self._nicks.get(relay.to.casefold())
         if target is None:
             return self._reply_error(
-                peer.conn, tell.id, "no_such_nick", f"nobody is called {tell.to}"
+                peer.conn, relay.id, "no_such_nick", f"nobody is called {relay.to}"
             )
-        if len(tell.text) > self.config.max_text:
-            return self._reply_error(
-                peer.conn,
-                tell.id,
-                "too_long",
-                f"messages are limited to {self.config.max_text} characters",
-            )
-        private = self._relayable(peer, tell.id, p.Private(peer.nick, tell.text, tell.action, now))
-        if not isinstance(private, bytes):
-            return private
-        refused = self._spend(peer, tell.id, now)
+        refused = self._too_long(peer, relay.id, relay.data)
         if refused:
             return refused
-        return [Send(target, private), Send(peer.conn, encode(p.Ok(tell.id)))]
+        # Private messages are charged like room messages; handshakes and keys, which a
+        # membership change makes in bursts, come from a larger allowance.
+        bucket = peer.bucket if relay.kind == "dm" else peer.control
+        refused = self._spend(peer, relay.id, now, bucket)
+        if refused:
+            return refused
+        relayed = p.Relayed(peer.nick, relay.kind, relay.data)
+        return [Send(target, encode(relayed)), Send(peer.conn, encode(p.Ok(relay.id)))]
 
-    def _relayable(
-        self, peer: Participant, request: int, packet: p.Message | p.Private
-    ) -> bytes | list[Action]:
-        """Encode a message to relay, or a too_long reply when its UTF-8 is too big."""
-        try:
-            return encode(packet)
-        except LocalProtocolError:
-            return self._reply_error(peer.conn, request, "too_long", "the message is too large")
+    def _too_long(self, peer: Participant, request: int, data: bytes) -> list[Action] | None:
+        if len(data) <= self.config.max_data:
+            return None
+        return self._reply_error(
+            peer.conn, request, "too_long", f"messages are limited to {self.config.max_data} bytes"
+        )
 
     def _enter(self, peer: Participant, name: str, actions: list[Action]) -> bool:
         """Add ``peer`` to room ``name``, creating it; False when rooms are full."""

@@ -16,6 +16,7 @@ import msgpack
 from severus_cli.core.fields import (
     MAX_LIST,
     NAME_RE,
+    Bin,
     Blob,
     Bool,
     Float,
@@ -26,11 +27,13 @@ from severus_cli.core.fields import (
     Optional,
     Pair,
     Text,
+    Word,
 )
 from severus_cli.errors import LocalProtocolError, RemoteProtocolError
 
 LOBBY = "lobby"
-MAX_TEXT = 16384  # characters in one message
+MAX_TEXT = 16384  # characters in one message (checked by clients: the host sees ciphertext)
+MAX_DATA = 65000  # bytes of opaque end-to-end data in one seal or relay
 MAX_SHORT = 300  # reasons, error messages, client names
 MAX_PACKET = 65519
 
@@ -102,23 +105,26 @@ class Hello(Packet):
 
 
 @dataclass(frozen=True, slots=True)
-class Say(Packet):
-    TYPE = "say"
-    SCHEMA = {"id": Int(), "room": Name(), "text": Text(MAX_TEXT, 1), "action": Bool()}
+class Seal(Packet):
+    """A room message, end-to-end encrypted by its sender: opaque to the host."""
+
+    TYPE = "seal"
+    SCHEMA = {"id": Int(), "room": Name(), "data": Bin(MAX_DATA, 1)}
     id: int
     room: str
-    text: str
-    action: bool = False
+    data: bytes
 
 
 @dataclass(frozen=True, slots=True)
-class Tell(Packet):
-    TYPE = "tell"
-    SCHEMA = {"id": Int(), "to": Name(), "text": Text(MAX_TEXT, 1), "action": Bool()}
+class Relay(Packet):
+    """An opaque blob for one participant (pairwise handshake, key, private message)."""
+
+    TYPE = "relay"
+    SCHEMA = {"id": Int(), "to": Name(), "kind": Word(), "data": Bin(MAX_DATA, 1)}
     id: int
     to: str
-    text: str
-    action: bool = False
+    kind: str
+    data: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,14 +189,14 @@ class Welcome(Packet):
     SCHEMA = {
         "nick": Name(),
         "host": Text(32),
-        "users": ListOf(Name()),
+        "users": ListOf(Pair(Name(), Blob(32))),
         "rooms": ListOf(Name(), 64),
         "motd": Text(MAX_SHORT * 4),
         "limits": Limits(),
     }
     nick: str
     host: str
-    users: tuple[str, ...]
+    users: tuple[tuple[str, bytes], ...]  # (nick, identity key) of everyone connected
     rooms: tuple[str, ...] = ()
     motd: str = ""
     limits: RateLimits = RateLimits()
@@ -214,49 +220,34 @@ class Error(Packet):
 
 
 @dataclass(frozen=True, slots=True)
-class Message(Packet):
-    TYPE = "msg"
-    SCHEMA = {
-        "from": Name(),
-        "room": Name(),
-        "text": Text(MAX_TEXT, 1),
-        "action": Bool(),
-        "ts": Float(),
-    }
+class Sealed(Packet):
+    TYPE = "sealed"
+    SCHEMA = {"from": Name(), "room": Name(), "data": Bin(MAX_DATA, 1), "ts": Float()}
     sender: str
     room: str
-    text: str
-    action: bool
+    data: bytes
     ts: float
 
     def to_wire(self) -> dict[str, Any]:
         return {
-            "t": "msg",
+            "t": "sealed",
             "from": self.sender,
             "room": self.room,
-            "text": self.text,
-            "action": self.action,
+            "data": self.data,
             "ts": self.ts,
         }
 
 
 @dataclass(frozen=True, slots=True)
-class Private(Packet):
-    TYPE = "pm"
-    SCHEMA = {"from": Name(), "text": Text(MAX_TEXT, 1), "action": Bool(), "ts": Float()}
+class Relayed(Packet):
+    TYPE = "relayed"
+    SCHEMA = {"from": Name(), "kind": Word(), "data": Bin(MAX_DATA, 1)}
     sender: str
-    text: str
-    action: bool
-    ts: float
+    kind: str
+    data: bytes
 
     def to_wire(self) -> dict[str, Any]:
-        return {
-            "t": "pm",
-            "from": self.sender,
-            "text": self.text,
-            "action": self.action,
-            "ts": self.ts,
-        }
+        return {"t": "relayed", "from": self.sender, "kind": self.kind, "data": self.data}
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,7 +312,7 @@ class Pong(Packet):
 
 
 CLIENT_PACKETS: dict[str, type[Packet]] = {
-    p.TYPE: p for p in (Hello, Say, Tell, Join, Part, Names, ListRooms, Whois, Ping, Bye)
+    p.TYPE: p for p in (Hello, Seal, Relay, Join, Part, Names, ListRooms, Whois, Ping, Bye)
 }
 HOST_PACKETS: dict[str, type[Packet]] = {
     p.TYPE: p
@@ -329,8 +320,8 @@ HOST_PACKETS: dict[str, type[Packet]] = {
         Welcome,
         Ok,
         Error,
-        Message,
-        Private,
+        Sealed,
+        Relayed,
         Joined,
         Left,
         Users,

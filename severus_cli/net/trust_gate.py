@@ -43,6 +43,11 @@ class HostPolicy:
     remember: bool = True  # False for tickets: the ticket itself is the pin
     notices: list[str] = field(default_factory=list)
 
+    @property
+    def label(self) -> str:
+        """How known_peers names this host: its address, or its key for tickets."""
+        return self.host if self.remember else f"key {self.expected}"
+
 
 def make_verifier(policy: HostPolicy) -> Verify:
     def verify(key: bytes, cert_hash: bytes) -> None:

@@ -92,6 +92,8 @@ class ChatController:
                 do(lambda core, now: core.part(now))
             case cmd.Whois(nick=nick):
                 do(lambda core, now: core.whois(nick, now))
+            case cmd.Verify(nick=nick):
+                do(lambda core, now: core.verify(nick, now))
             case cmd.Ping():
                 do(lambda core, now: core.ping(now))
             case cmd.Stats():

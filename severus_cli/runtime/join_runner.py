@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Sequence
 from severus_cli.core.client import ClientCore
 from severus_cli.core.events import Notice
 from severus_cli.core.identity import Identity
+from severus_cli.core.known_peers import KnownPeers
 from severus_cli.core.packets import LOBBY
 from severus_cli.core.ticket import Endpoint
 from severus_cli.errors import ConnectionLost, RejectedError, TransportError
@@ -24,6 +25,7 @@ from severus_cli.net.participant import RemoteParticipant
 from severus_cli.net.trust_gate import HostPolicy
 from severus_cli.runtime.connect import AskTrust, connect
 from severus_cli.runtime.controller import ChatController
+from severus_cli.runtime.participant_factory import new_core
 from severus_cli.ui.terminal import make_ui
 
 BACKOFF_FIRST = 1.0
@@ -47,15 +49,18 @@ async def run_join(
     reconnect: bool = True,
 ) -> None:
     link = await connect(identity, endpoints, policy, ask)
-    current = _Current(ClientCore(nick, time.time()))
+    peers = KnownPeers(policy.config_dir, policy.label)
+    current = _Current(new_core(identity, nick, peers))
     ui = make_ui(
         json_mode,
         own_nick=lambda: current.core.nick,
-        nicks=lambda: current.core.roster.values(),
+        nicks=lambda: current.core.roster.nicks.values(),
         rooms=lambda: current.core.rooms.values(),
         prompt=lambda: f"[{current.core.current_room}] {current.core.nick}> ",
     )
     controller = ChatController(ui)
+    if peers.problem:
+        policy.notices.append(f"known peers are not checked this time: {peers.problem}")
     for text in policy.notices:
         controller.show([Notice(time.time(), text)])
     typing = asyncio.create_task(_read_input(controller, ui.read_lines()))
@@ -83,11 +88,13 @@ async def run_join(
             if not reconnect:
                 raise ConnectionLost(reason)
             link = await _reconnect(identity, endpoints, policy, controller, reason, typing)
-            current.core = ClientCore(nick, time.time(), _rooms_to_rejoin(current.core))
+            peers.save()
+            current.core = new_core(identity, nick, peers, _rooms_to_rejoin(current.core))
             controller.show([Notice(time.time(), "reconnected")])
     finally:
         typing.cancel()
         ui.close()
+        peers.save()
 
 
 def _rooms_to_rejoin(core: ClientCore) -> tuple[str, ...]:

@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
-from severus_cli.core.client import ClientCore
 from severus_cli.core.events import UiEvent
 from severus_cli.core.identity import Identity
 from severus_cli.core.ticket import Endpoint
@@ -17,6 +16,7 @@ from severus_cli.errors import ConnectionLost, RejectedError
 from severus_cli.net.participant import RemoteParticipant
 from severus_cli.net.trust_gate import HostPolicy
 from severus_cli.runtime.connect import connect
+from severus_cli.runtime.participant_factory import new_core
 
 RETRY_DELAY = 0.25
 MAX_RETRIES = 200
@@ -62,12 +62,14 @@ async def run_send(
         """Failures are read from the core's request bookkeeping instead."""
 
     rooms = (options.room,) if options.room else ()
-    participant = RemoteParticipant(ClientCore(options.nick, time.time(), rooms), link, ignore)
-    core = participant.core
+    core = new_core(identity, options.nick, None, rooms)
+    participant = RemoteParticipant(core, link, ignore)
     await participant.register()
     if options.room and options.room.casefold() not in core.rooms:
         raise RejectedError(f"the host did not let us into room {options.room}")
     reader = asyncio.create_task(participant.run())
+    while core.settling and participant.ended is None:  # room members, to hand keys to
+        await asyncio.sleep(0.005)
     sent: dict[int, str] = {}
     delivered = 0
     try:

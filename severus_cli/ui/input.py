@@ -60,6 +60,13 @@ class Whois:
 
 
 @dataclass(frozen=True, slots=True)
+class Verify:
+    """Show the safety code shared with ``nick``."""
+
+    nick: str
+
+
+@dataclass(frozen=True, slots=True)
 class Ping:
     pass
 
@@ -110,6 +117,7 @@ Intent = (
     | JoinRoom
     | LeaveRoom
     | Whois
+    | Verify
     | Ping
     | Stats
     | Help
@@ -141,6 +149,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("users", ("names", "who"), "", "who is in this room"),
     Command("rooms", ("list",), "", "all rooms and how many are in each"),
     Command("whois", (), "NICK", "fingerprint, rooms and connection time of NICK"),
+    Command("verify", (), "NICK", "safety code to compare with NICK out of band"),
     Command("ping", (), "", "round-trip time to the host"),
     Command("stats", (), "", "host only: clients, rooms, traffic, uptime"),
     Command("clear", (), "", "clear the screen"),
@@ -249,6 +258,10 @@ def _parse_command(cmd: Command, rest: str, reply_to: str | None) -> Intent:
             if len(words) != 1 or not _nick_arg(words[0]):
                 return _bad(cmd, "Whose details?")
             return Whois(_nick_arg(words[0]))
+        case "verify":
+            if len(words) != 1 or not _nick_arg(words[0]):
+                return _bad(cmd, "Verify whom?")
+            return Verify(_nick_arg(words[0]))
         case "help":
             return Help(words[0].removeprefix("/").casefold() if words else "")
         case _:
