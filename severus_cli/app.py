@@ -152,6 +152,10 @@ def host(
     mode: Annotated[
         Mode, typer.Option("--mode", help="direct: TCP + TLS; quic: QUIC over UDP.")
     ] = Mode.direct,
+    no_chat: Annotated[
+        bool,
+        typer.Option("--no-chat", help="Only relay for others; the host reads nothing."),
+    ] = False,
     config_dir: ConfigDir = None,
 ) -> None:
     """Host a chat that friends join with `severus join ADDRESS` or the printed ticket."""
@@ -169,7 +173,13 @@ def host(
     )
     run_guarded(
         lambda: host_cmd.host(
-            config_dir, port=port, bind=bind, nick=nick, limits=limits, mode=mode.value
+            config_dir,
+            port=port,
+            bind=bind,
+            nick=nick,
+            limits=limits,
+            mode=mode.value,
+            chat=not no_chat,
         )
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -23,6 +24,7 @@ def host(
     nick: str | None,
     limits: HostConfig,
     mode: str,
+    chat: bool = True,
 ) -> None:
     from severus_cli.core.identity import tls_paths
     from severus_cli.core.ticket import encode_ticket
@@ -31,6 +33,7 @@ def host(
         HostOptions,
         host_ticket,
         run_host_chat,
+        serve_only,
         start_host,
     )
     from severus_cli.runtime.participant_factory import new_core
@@ -43,13 +46,12 @@ def host(
         raise UsageError(f"--motd is limited to {MAX_MOTD} characters")
     directory, identity = identity_in(config_dir)
     cert_file, key_file = tls_paths(directory)
-    options = HostOptions(port, bind, own, replace(limits, host_nick=own), mode)
+    options = HostOptions(port, bind, own, replace(limits, host_nick=own if chat else ""), mode)
 
     async def main() -> None:
         out = console()
-        host_loop, listener = await start_host(
-            identity, cert_file, key_file, options, lambda text: None
-        )
+        log = _log_line if not chat else lambda text: None
+        host_loop, listener = await start_host(identity, cert_file, key_file, options, log)
         ticket = encode_ticket(host_ticket(identity, listener, bind))
         kind = "QUIC (UDP)" if mode == "quic" else "direct (TCP + TLS)"
         out.print(Text(f"Severus host, {kind}, listening on:", style="bold"))
@@ -61,6 +63,15 @@ def host(
         out.print(Text(ticket, style="bold"), soft_wrap=True)
         out.print(Text("Friends join with:", style="dim"))
         out.print(Text(f"  severus join {ticket} --nick NAME"), soft_wrap=True)
+        if not chat:
+            out.print(
+                Text(
+                    "Serving without a chat participant: the host reads nothing. Ctrl-C stops it.",
+                    style="dim",
+                )
+            )
+            await serve_only(host_loop, listener)
+            return
         core = new_core(identity, own, None)
         ui = make_ui(
             False,
@@ -75,3 +86,11 @@ def host(
             ui.close()
 
     run_session(main())
+
+
+def _log_line(text: str) -> None:
+    """What a host without a participant shows: who comes and goes, never content."""
+    from severus_cli.ui.render import hhmm
+    from severus_cli.ui.sanitize import literal
+
+    console().print(Text(f"{hhmm(time.time())} {literal(text)}", style="dim"))

@@ -54,6 +54,7 @@ class HostLoop:
         cert_hash: bytes,
         log: Callable[[str], None] = lambda text: None,
         clock: Callable[[], float] = time.time,
+        trace: Callable[[bytes], None] | None = None,
     ) -> None:
         self.core = core
         self.traffic = Traffic()
@@ -63,6 +64,7 @@ class HostLoop:
         self._clock = clock
         self._channels: dict[int, Channel] = {}
         self._next_conn = 1
+        self._trace = trace  # sees every packet the host handles, after hop decryption
 
     @property
     def connection_count(self) -> int:
@@ -89,6 +91,8 @@ class HostLoop:
 
     def local_packet(self, conn: int, payload: bytes) -> None:
         """A packet from the host's own participant."""
+        if self._trace is not None:
+            self._trace(payload)
         if conn in self._channels:
             self._apply(self.core.receive(conn, payload, self._clock()))
 
@@ -110,6 +114,8 @@ class HostLoop:
             return
         for event in events:
             if isinstance(event, Payload):
+                if self._trace is not None:
+                    self._trace(event.data)
                 self._apply(self.core.receive(conn, event.data, now))
             elif isinstance(event, HandshakeComplete):
                 self._apply(self.core.authenticated(conn, event.static_key, now))
@@ -159,6 +165,8 @@ class HostLoop:
         channel = self._channels.get(conn)
         if channel is None or channel.closing:
             return
+        if self._trace is not None:
+            self._trace(data)
         if channel.session is None:
             channel.link.write(data)
             return

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import os
+import signal
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -20,6 +22,8 @@ from severus_cli.net.host_loop import HostLoop
 from severus_cli.net.participant import LocalParticipant
 from severus_cli.runtime.addresses import reachable_addresses
 from severus_cli.runtime.controller import ChatController, View
+
+TRACE_ENV = "SEVERUS_TRACE_PAYLOADS"
 
 
 @dataclass
@@ -71,7 +75,9 @@ async def start_host(
 ) -> tuple[HostLoop, Listener]:
     """Listen and return the running host loop; TransportError if the port is taken."""
     core = HostCore(options.config, time.time())
-    host_loop = HostLoop(core, identity.static_private, identity.cert_hash, log=log)
+    host_loop = HostLoop(
+        core, identity.static_private, identity.cert_hash, log=log, trace=_payload_trace()
+    )
     try:
         listener = await _listen(host_loop, cert_file, key_file, options)
     except OSError as error:
@@ -84,6 +90,21 @@ async def start_host(
             f"cannot listen on {kind} port {options.port}: {error.strerror or error}"
         ) from None
     return host_loop, listener
+
+
+def _payload_trace() -> Callable[[bytes], None] | None:
+    """$SEVERUS_TRACE_PAYLOADS names a file that receives every packet the host handles
+    after hop decryption (length-prefixed): how tests prove the host never sees chat
+    text in the clear. Off unless set."""
+    target = os.environ.get(TRACE_ENV)
+    if not target:
+        return None
+    stream = open(target, "ab", buffering=0)  # noqa: SIM115 - lives as long as the host
+
+    def record(payload: bytes) -> None:
+        stream.write(len(payload).to_bytes(4, "big") + payload)
+
+    return record
 
 
 async def _listen(
@@ -156,6 +177,23 @@ async def run_host_chat(
         listener.close()
         with contextlib.suppress(asyncio.CancelledError):
             await timers
+
+
+async def serve_only(host_loop: HostLoop, listener: Listener) -> None:
+    """Relay for others until SIGINT/SIGTERM, with no participant of our own."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stop.set)
+    timers = asyncio.create_task(_timers(host_loop, RateMeter(host_loop, time.time)))
+    try:
+        await stop.wait()
+    finally:
+        timers.cancel()
+        host_loop.shutdown("the host is shutting down")
+        await asyncio.sleep(0.05)
+        listener.close()
 
 
 async def _timers(host_loop: HostLoop, meter: RateMeter) -> None:
