@@ -26,7 +26,7 @@ def target_or_ticket(target: str | None, stdin_allowed: bool) -> str:
     if target == "-":
         if not stdin_allowed:
             raise UsageError("send reads messages from stdin; put the ticket in $SEVERUS_TICKET")
-        target = sys.stdin.readline().strip()
+        target = _read_line_unbuffered().strip()
     elif target is None:
         target = os.environ.get(TICKET_ENV, "").strip()
         if not target:
@@ -34,6 +34,22 @@ def target_or_ticket(target: str | None, stdin_allowed: bool) -> str:
     if not target:
         raise UsageError("no ticket on stdin")
     return target
+
+
+def _read_line_unbuffered(limit: int = 4096) -> str:
+    """One line from stdin, byte by byte, so the lines after it stay unread for the
+    chat (a buffered readline would swallow them)."""
+    try:
+        fd = sys.stdin.fileno()
+    except (AttributeError, OSError, ValueError):
+        return sys.stdin.readline()
+    data = bytearray()
+    while len(data) < limit:
+        byte = os.read(fd, 1)
+        if not byte or byte == b"\n":
+            break
+        data += byte
+    return data.decode("utf-8", "replace")
 
 
 async def _ask_trust(pending: NewHostPending) -> bool:

@@ -77,7 +77,16 @@ def _remote_static(handshake_state: Any) -> bytes:
 class HopSession:
     """One end of a Noise_XX hop session."""
 
-    __slots__ = ("_decoder", "_handshake_state", "_noise", "_outbox", "_state", "peer_key", "role")
+    __slots__ = (
+        "_decoder",
+        "_handshake_state",
+        "_noise",
+        "_opened",
+        "_outbox",
+        "_state",
+        "peer_key",
+        "role",
+    )
 
     def __init__(
         self, role: Role, static_private: bytes, cert_hash: bytes, max_frame: int = MAX_FRAME
@@ -89,6 +98,7 @@ class HopSession:
         self._decoder = FrameDecoder(max_frame)
         self._outbox = bytearray()
         self._state = _State.HANDSHAKE
+        self._opened = False
         noise = NoiseConnection.from_name(NOISE_NAME)
         if role is Role.INITIATOR:
             noise.set_as_initiator()
@@ -105,6 +115,12 @@ class HopSession:
     @property
     def established(self) -> bool:
         return self._state is _State.OPEN
+
+    @property
+    def can_send(self) -> bool:
+        """True once the handshake completed, even after the peer sent junk: our sending
+        cipher is independent of theirs, so a last error packet can still go out."""
+        return self._opened
 
     def data_to_send(self) -> bytes:
         """Bytes queued for the transport; the queue is emptied."""
@@ -169,6 +185,7 @@ class HopSession:
 
     def _finish(self) -> None:
         self._state = _State.OPEN
+        self._opened = True
         self._handshake_state = None
 
     def send(self, payload: bytes) -> None:
@@ -177,7 +194,7 @@ class HopSession:
 
     def seal(self, payload: bytes) -> bytes:
         """Encrypt one packet and return its frame without queueing it."""
-        if self._state is not _State.OPEN:
+        if not self._opened:
             raise LocalProtocolError("the session is not established")
         if len(payload) > MAX_PLAINTEXT:
             raise LocalProtocolError(f"packet of {len(payload)} bytes exceeds {MAX_PLAINTEXT}")

@@ -107,7 +107,7 @@ class HostLoop:
         try:
             events = session.receive_data(data)
         except RemoteProtocolError as error:
-            if session.established:
+            if session.can_send:
                 self._apply(self.core.protocol_error(conn, error))
             else:
                 self._close(conn, error.message)

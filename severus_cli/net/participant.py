@@ -125,6 +125,7 @@ class LocalParticipant:
     def _deliver(self, payload: bytes) -> None:
         events = self.core.receive(payload, self._clock())
         self._show(events)
+        self.flush()  # answers such as end-to-end handshake replies go out at once
 
     def flush(self) -> None:
         for payload in self.core.packets_to_send():

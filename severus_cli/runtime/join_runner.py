@@ -63,21 +63,24 @@ async def run_join(
         policy.notices.append(f"known peers are not checked this time: {peers.problem}")
     for text in policy.notices:
         controller.show([Notice(time.time(), text)])
-    typing = asyncio.create_task(_read_input(controller, ui.read_lines()))
+    typing: asyncio.Task[None] | None = None
     try:
         while True:
             participant = RemoteParticipant(current.core, link, controller.show)
             controller.participant = participant
             await participant.register()
+            if typing is None:  # lines typed (or piped) early wait for the welcome
+                typing = asyncio.create_task(_read_input(controller, ui.read_lines()))
             if link.path != "direct":
                 controller.show([Notice(time.time(), f"connected over {link.path}")])
             session = asyncio.create_task(participant.run())
             await asyncio.wait({session, typing}, return_when=asyncio.FIRST_COMPLETED)
             if typing.done():
-                await participant.close()
-                session.cancel()
+                await _let_keys_out(participant, session)
+                session.cancel()  # first, so our own goodbye is not taken for a lost host
                 with contextlib.suppress(asyncio.CancelledError):
                     await session
+                await participant.close()
                 return
             controller.participant = None
             reason = participant.ended.reason if participant.ended else "connection lost"
@@ -92,9 +95,20 @@ async def run_join(
             current.core = new_core(identity, nick, peers, _rooms_to_rejoin(current.core))
             controller.show([Notice(time.time(), "reconnected")])
     finally:
-        typing.cancel()
+        if typing is not None:
+            typing.cancel()
         ui.close()
         peers.save()
+
+
+async def _let_keys_out(
+    participant: RemoteParticipant, session: asyncio.Task[object], limit: float = 5.0
+) -> None:
+    """Before leaving, give what we just said (and the keys to read it) time to reach
+    the host: input from a pipe often ends right after its last line."""
+    deadline = time.monotonic() + limit
+    while participant.core.unacknowledged and not session.done() and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
 
 
 def _rooms_to_rejoin(core: ClientCore) -> tuple[str, ...]:

@@ -9,7 +9,8 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
-from severus_cli.core.events import UiEvent
+from severus_cli.core.client import ClientCore
+from severus_cli.core.events import Notice, UiEvent
 from severus_cli.core.identity import Identity
 from severus_cli.core.ticket import Endpoint
 from severus_cli.errors import ConnectionLost, RejectedError
@@ -87,12 +88,20 @@ async def run_send(
 
 
 def _post(participant: RemoteParticipant, options: SendOptions, text: str) -> None:
-    if options.to:
-        to = options.to
-        participant.perform(lambda core, now: core.tell(to, text, now))
-    else:
-        room = options.room
-        participant.perform(lambda core, now: core.say(text, now, room=room))
+    """Send one message; a refusal by our own core (no such nick, too long) is final."""
+    refused: list[str] = []
+
+    def post(core: ClientCore, now: float) -> list[UiEvent]:
+        if options.to:
+            events = core.tell(options.to, text, now)
+        else:
+            events = core.say(text, now, room=options.room)
+        refused.extend(e.text for e in events if isinstance(e, Notice) and e.level == "error")
+        return events
+
+    participant.perform(post)
+    if refused:
+        raise RejectedError(refused[0])
 
 
 async def _await_acks(

@@ -5,8 +5,6 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-import pytest
-
 if TYPE_CHECKING:
     from conftest import Host, Lab, Term
 
@@ -130,14 +128,6 @@ def test_taken_nick_is_refused(lab: Lab) -> None:
     assert "joined" not in ana.text_since(mark)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "run_join awaits participant.close() (which closes the link and feeds EOF) before "
-        "cancelling the session task, so the reader turns that EOF into a Disconnected "
-        "event: /quit ends with 'Disconnected: the host closed the connection'"
-    ),
-)
 def test_quit_does_not_blame_the_host(lab: Lab) -> None:
     ana = lab.host("ana")
     bob = lab.join(ana, "bob")

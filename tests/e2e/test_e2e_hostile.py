@@ -9,7 +9,6 @@ import time
 from typing import TYPE_CHECKING
 
 import msgpack
-import pytest
 
 from severus_cli.core import packets
 from severus_cli.core.session import HopSession, Payload, PeerIdentity, Role
@@ -134,7 +133,7 @@ def test_bad_input_never_hurts_others(lab: Lab) -> None:
     bad_packets = {
         "bad_packet": b"\xc1 not msgpack",
         "unknown_packet": msgpack.packb({"t": "launch_missiles", "id": 1}),
-        "bad_packet ": msgpack.packb({"t": "say", "id": "one", "room": 7, "text": b"x"}),
+        "bad_packet ": msgpack.packb({"t": "seal", "id": "one", "room": 7, "data": "x"}),
     }
     for number, (code, payload) in enumerate(bad_packets.items()):
         peer = RawPeer(port)
@@ -158,7 +157,7 @@ def test_bad_input_never_hurts_others(lab: Lab) -> None:
 
     # Unregistered: a packet other than hello is refused.
     peer = RawPeer(port)
-    peer.send(packets.encode(packets.Say(1, "lobby", "sneaky", False)))
+    peer.send(packets.encode(packets.Seal(1, "lobby", b"sneaky")))
     assert peer.fatal_error().code == "not_registered"
     peer.close()
 
@@ -171,14 +170,6 @@ def test_bad_input_never_hurts_others(lab: Lab) -> None:
         assert "Exception" not in term.text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "HopSession marks itself FAILED before raising bad_crypto, so HostLoop.feed's "
-        "`if session.established:` branch (HostCore.protocol_error: fatal err, then close) "
-        "is dead code and seal() refuses a FAILED session: the host closes without an err"
-    ),
-)
 def test_undecryptable_frame_gets_a_fatal_err(lab: Lab) -> None:
     ana = lab.host("ana")
     peer = RawPeer(ana.port)

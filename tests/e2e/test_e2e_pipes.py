@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-import pytest
-
 if TYPE_CHECKING:
     from conftest import Lab
 
@@ -115,14 +113,6 @@ def test_join_by_ticket_needs_no_trust_question(lab: Lab) -> None:
     ana.expect(r"bob: by ticket")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "`join -` reads the ticket with sys.stdin.readline(); the text layer reads ahead "
-        "a whole chunk, so lines that arrive together with the ticket are swallowed and "
-        "never reach the line reader that sends them"
-    ),
-)
 def test_ticket_on_stdin_then_messages(lab: Lab) -> None:
     ana = lab.host("ana")
     bot = lab.piped(
