@@ -109,11 +109,48 @@ AcceptNew = Annotated[
     bool,
     typer.Option("--accept-new", help="Trust and pin a host seen for the first time."),
 ]
+Secret = Annotated[
+    bool,
+    typer.Option(
+        "--secret",
+        help="Use a join secret, read from $SEVERUS_SECRET (never from the command line).",
+    ),
+]
+SecretFile = Annotated[
+    str | None,
+    typer.Option(
+        "--secret-file",
+        help="Read the join secret from the first line of FILE (- for stdin).",
+        metavar="FILE",
+        show_default=False,
+    ),
+]
 ExpectedFingerprint = Annotated[
     str | None,
     typer.Option(
         "--fingerprint",
         help="The host's identity fingerprint (SHA256:...), verified out of band.",
+    ),
+]
+
+
+RelayAddress = Annotated[
+    str | None,
+    typer.Option(
+        "--relay",
+        help="Register with this `severus relay` (HOST[:PORT], default port 3340): "
+        "reachable from behind NAT, and named in the ticket.",
+        metavar="HOST:PORT",
+        show_default=False,
+    ),
+]
+Stun = Annotated[
+    str | None,
+    typer.Option(
+        "--stun",
+        help="Find our public UDP endpoint with this STUN server instead of the relay.",
+        metavar="HOST:PORT",
+        show_default=False,
     ),
 ]
 
@@ -156,6 +193,48 @@ def host(
         bool,
         typer.Option("--no-chat", help="Only relay for others; the host reads nothing."),
     ] = False,
+    max_per_ip: Annotated[
+        int,
+        typer.Option(
+            "--max-per-ip", help="Most connections at once from one address (0: no cap).", min=0
+        ),
+    ] = 16,
+    max_frame: Annotated[
+        int,
+        typer.Option(
+            "--max-frame", help="Largest frame a participant may send, bytes.", min=1024, max=65535
+        ),
+    ] = 65535,
+    max_message: Annotated[
+        int,
+        typer.Option(
+            "--max-message",
+            help="Largest message (encrypted body) a participant may send, bytes.",
+            min=1024,
+            max=65000,
+        ),
+    ] = 65000,
+    max_backlog: Annotated[
+        int,
+        typer.Option(
+            "--max-backlog",
+            help="Unsent bytes for one participant before it is dropped as too slow.",
+            min=65536,
+        ),
+    ] = 1 << 20,
+    allow: Annotated[
+        Path | None,
+        typer.Option(
+            "--allow",
+            help="Invite-only: let in only the fingerprints listed in FILE, one per line.",
+            metavar="FILE",
+            show_default=False,
+        ),
+    ] = None,
+    secret: Secret = False,
+    secret_file: SecretFile = None,
+    relay: RelayAddress = None,
+    stun: Stun = None,
     config_dir: ConfigDir = None,
 ) -> None:
     """Host a chat that friends join with `severus join ADDRESS` or the printed ticket."""
@@ -170,6 +249,10 @@ def host(
         motd=motd,
         rate_per_second=rate_limit or UNLIMITED_RATE,
         rate_burst=3 * rate_limit if rate_limit else UNLIMITED_RATE,
+        max_per_ip=max_per_ip,
+        max_frame=max_frame,
+        max_data=max_message,
+        max_backlog=max_backlog,
     )
     run_guarded(
         lambda: host_cmd.host(
@@ -180,6 +263,11 @@ def host(
             limits=limits,
             mode=mode.value,
             chat=not no_chat,
+            allow=allow,
+            secret=secret,
+            secret_file=secret_file,
+            relay=relay,
+            stun=stun,
         )
     )
 
@@ -194,6 +282,9 @@ def join(
         bool, typer.Option("--json", help="Events as JSON lines; stdin lines are sent.")
     ] = False,
     mode: ModeOption = None,
+    secret: Secret = False,
+    secret_file: SecretFile = None,
+    stun: Stun = None,
     config_dir: ConfigDir = None,
 ) -> None:
     """Join a host and chat. Reconnects by itself if the host goes away."""
@@ -208,6 +299,9 @@ def join(
             expected=fingerprint,
             json_out=json_out,
             mode=mode.value if mode else None,
+            secret=secret,
+            secret_file=secret_file,
+            stun=stun,
         )
     )
 
@@ -224,6 +318,8 @@ def send(
     accept_new: AcceptNew = False,
     fingerprint: ExpectedFingerprint = None,
     mode: ModeOption = None,
+    secret: Secret = False,
+    secret_file: SecretFile = None,
     config_dir: ConfigDir = None,
 ) -> None:
     """Send stdin to a host, one message per line; exit 0 once all are acknowledged."""
@@ -240,5 +336,61 @@ def send(
             accept_new=accept_new,
             expected=fingerprint,
             mode=mode.value if mode else None,
+            secret=secret,
+            secret_file=secret_file,
+        )
+    )
+
+
+@app.command()
+def relay(
+    port: Annotated[int, typer.Option("--port", "-p", help="TCP and UDP port.")] = 3340,
+    bind: Annotated[
+        str | None, typer.Option("--bind", help="Address to listen on (default: all).")
+    ] = None,
+    max_per_ip: Annotated[
+        int,
+        typer.Option(
+            "--max-per-ip", help="Most connections at once from one address (0: no cap).", min=0
+        ),
+    ] = 32,
+    allow: Annotated[
+        Path | None,
+        typer.Option(
+            "--allow",
+            help="Serve only the host fingerprints listed in FILE, one per line.",
+            metavar="FILE",
+            show_default=False,
+        ),
+    ] = None,
+    bandwidth: Annotated[
+        int,
+        typer.Option(
+            "--bandwidth",
+            help="Cap each relayed connection at this many bytes/s each way (0: no cap).",
+            min=0,
+        ),
+    ] = 0,
+    handshake_timeout: Annotated[
+        float,
+        typer.Option(
+            "--handshake-timeout", help="Seconds to finish TLS, Noise and a request.", min=0.1
+        ),
+    ] = 10.0,
+    config_dir: ConfigDir = None,
+) -> None:
+    """Run a relay: hosts behind NAT register with it; it helps joiners punch through,
+    and relays (ciphertext only) when no direct path works."""
+    from severus_cli.commands import relay_cmd
+
+    run_guarded(
+        lambda: relay_cmd.relay(
+            config_dir,
+            port=port,
+            bind=bind,
+            max_per_ip=max_per_ip,
+            allow=allow,
+            bandwidth=bandwidth,
+            handshake_timeout=handshake_timeout,
         )
     )

@@ -75,6 +75,11 @@ class RejectedError(SeverusError):
     exit_code = 6
 
 
+class JoinSecretRefused(RejectedError):
+    """The host refused the handshake: wrong or missing join secret (give it with
+    --secret, or join with the host's ticket, which carries it)."""
+
+
 class ProtocolError(SeverusError):
     """The peer broke the protocol."""
 

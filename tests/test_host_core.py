@@ -108,7 +108,7 @@ def test_first_participant_gets_welcome_with_roster_and_limits() -> None:
     host.connect(1)
     actions = host.receive(1, p.Hello("bob", "test"))
     assert packets_for(actions) == {
-        1: [p.Welcome("bob", "ana", ("bob",), (), "be kind", p.RateLimits(7, 3, 500))]
+        1: [p.Welcome("bob", "ana", (("bob", key_for(1)),), (), "be kind", p.RateLimits(7, 3, 500))]
     }
     assert closes(actions) == set()
     assert any(isinstance(a, Log) and "bob" in a.text for a in actions)
@@ -122,11 +122,15 @@ def test_later_participants_see_the_roster_and_others_see_them_join() -> None:
     host.join(1, "ana")
     actions = host.join(2, "bob")
     got = packets_for(actions)
-    assert got[2] == [p.Welcome("bob", "", ("ana", "bob"))]
+    assert got[2] == [p.Welcome("bob", "", (("ana", key_for(1)), ("bob", key_for(2))))]
     assert got[1] == [p.Joined("bob", "lobby", 2, key_for(2))]
     actions = host.join(3, "carol")
     got = packets_for(actions)
-    assert got[3][0].users == ("ana", "bob", "carol")  # type: ignore[attr-defined]
+    assert got[3][0].users == (  # type: ignore[attr-defined]
+        ("ana", key_for(1)),
+        ("bob", key_for(2)),
+        ("carol", key_for(3)),
+    )
     assert got[1] == got[2] == [p.Joined("carol", "lobby", 3, key_for(3))]
 
 
@@ -186,8 +190,9 @@ def test_max_clients_host_full() -> None:
 
 def test_packets_before_hello_are_not_registered() -> None:
     for packet in (
-        p.Say(1, "lobby", "hi"),
-        p.Tell(1, "ana", "hi"),
+        p.Seal(1, "lobby", b"hi"),
+        p.Relay(1, "ana", "hs", b"\x01"),
+        p.Relay(1, "ana", "dm", b"hi"),
         p.Join(1, "rust"),
         p.Part(1, "rust"),
         p.Names(1, "lobby"),
@@ -228,84 +233,90 @@ def test_host_packet_from_a_client_is_unknown() -> None:
 
 # --- messages ------------------------------------------------------------------------------
 
+CIPHERTEXT = bytes(range(256)) * 3  # opaque to the host: it must relay it byte for byte
 
-def test_lobby_message_goes_to_everyone_but_the_sender() -> None:
+
+def test_sealed_room_message_goes_to_everyone_but_the_sender() -> None:
     host = Host()
     host.crowd("ana", "bob", "carol")
     host.now += 5
-    actions = host.receive(1, p.Say(11, "lobby", "hello all", False))
-    message = p.Message("ana", "lobby", "hello all", False, host.now)
-    assert packets_for(actions) == {1: [p.Ok(11)], 2: [message], 3: [message]}
+    actions = host.receive(1, p.Seal(11, "lobby", CIPHERTEXT))
+    sealed = p.Sealed("ana", "lobby", CIPHERTEXT, host.now)
+    assert packets_for(actions) == {1: [p.Ok(11)], 2: [sealed], 3: [sealed]}
     # one encoded copy for all recipients
     assert [type(a) for a in actions] == [Send, Broadcast]
 
 
-def test_action_flag_and_case_of_lobby() -> None:
+def test_room_name_is_the_rooms_own_spelling() -> None:
     host = Host()
     host.crowd("ana", "bob")
-    got = packets_for(host.receive(2, p.Say(1, "LOBBY", "waves", True)))
-    assert got[1] == [p.Message("bob", "lobby", "waves", True, host.now)]
+    got = packets_for(host.receive(2, p.Seal(1, "LOBBY", b"\x00")))
+    assert got[1] == [p.Sealed("bob", "lobby", b"\x00", host.now)]
 
 
 def test_alone_in_a_room_gets_only_ok() -> None:
     host = Host()
     host.join(1, "ana")
-    actions = host.receive(1, p.Say(3, "lobby", "anyone?"))
+    actions = host.receive(1, p.Seal(3, "lobby", b"anyone?"))
     assert actions == [Send(1, p.encode(p.Ok(3)))]
 
 
-def test_dm_goes_only_to_the_target() -> None:
+@pytest.mark.parametrize("kind", ["hs", "key", "dm", "future"])
+def test_relay_goes_only_to_the_target_stamped_with_the_sender(kind: str) -> None:
     host = Host()
     host.crowd("ana", "bob", "carol")
-    actions = host.receive(1, p.Tell(12, "BoB", "psst", False))
-    assert packets_for(actions) == {2: [p.Private("ana", "psst", False, host.now)], 1: [p.Ok(12)]}
+    actions = host.receive(1, p.Relay(12, "BoB", kind, CIPHERTEXT))
+    assert packets_for(actions) == {2: [p.Relayed("ana", kind, CIPHERTEXT)], 1: [p.Ok(12)]}
 
 
-def test_dm_to_unknown_nick() -> None:
+def test_relay_to_oneself_is_delivered_like_any_other() -> None:
     host = Host()
     host.crowd("ana", "bob")
-    reply_error(host.receive(1, p.Tell(13, "zed", "hello?")), 1, 13, "no_such_nick")
+    got = packets_for(host.receive(1, p.Relay(1, "ANA", "dm", b"note")))
+    assert got == {1: [p.Relayed("ana", "dm", b"note"), p.Ok(1)]}
 
 
-def test_text_over_the_hosts_max_text() -> None:
-    host = Host(max_text=10)
-    host.crowd("ana", "bob")
-    reply_error(host.receive(1, p.Say(1, "lobby", "x" * 11)), 1, 1, "too_long")
-    reply_error(host.receive(1, p.Tell(2, "bob", "x" * 11)), 1, 2, "too_long")
-    assert packets_for(host.receive(1, p.Say(3, "lobby", "x" * 10)))[1] == [p.Ok(3)]
-
-
-def fill_packet(make: Any) -> bytes:
-    """The largest valid packet ``make(text)`` builds, mostly 4-byte characters."""
-
-    def size(text: str) -> int:
-        return len(msgpack.packb(make(text).to_wire()))
-
-    low, high = 0, p.MAX_TEXT
-    while low < high:  # most emoji that still fit
-        mid = (low + high + 1) // 2
-        low, high = (mid, high) if size("\U0001f600" * mid) <= p.MAX_PACKET else (low, mid - 1)
-    text = "\U0001f600" * low
-    text += "a" * (p.MAX_PACKET - size(text))
-    data = p.encode(make(text))
-    assert len(data) == p.MAX_PACKET
-    return data
-
-
-def test_largest_valid_say_and_tell_never_crash_the_host() -> None:
-    """A packet at the size limit grows when relayed (sender, timestamp): refuse, don't raise."""
+def test_relay_to_unknown_nick() -> None:
     host = Host()
-    long = "x" * 32
-    host.join(1, long)
+    host.crowd("ana", "bob")
+    reply_error(host.receive(1, p.Relay(13, "zed", "dm", b"hello?")), 1, 13, "no_such_nick")
+    reply_error(host.receive(1, p.Relay(14, "zed", "hs", b"\x01")), 1, 14, "no_such_nick")
+
+
+LOW_MAX_DATA = 600  # a host's own limit, below the protocol's
+
+
+def test_data_over_the_hosts_max_data() -> None:
+    host = Host(max_data=LOW_MAX_DATA)
+    host.crowd("ana", "bob")
+    over, at = b"x" * (LOW_MAX_DATA + 1), b"x" * LOW_MAX_DATA
+    reply_error(host.receive(1, p.Seal(1, "lobby", over)), 1, 1, "too_long")
+    for kind in ("dm", "hs", "key"):
+        reply_error(host.receive(1, p.Relay(2, "bob", kind, over)), 1, 2, "too_long")
+    assert packets_for(host.receive(1, p.Seal(3, "lobby", at)))[1] == [p.Ok(3)]
+    assert packets_for(host.receive(1, p.Relay(4, "bob", "dm", at)))[1] == [p.Ok(4)]
+
+
+def test_the_largest_seal_and_relay_are_relayed() -> None:
+    """At the default max_data the relayed packet (sender, timestamp added) still fits."""
+    host = Host()
+    host.join(1, "x" * 32)
     host.join(2, "b" * 32)
     host.receive(1, p.Join(1, "r" * 32))
     host.receive(2, p.Join(1, "r" * 32))
-    say = fill_packet(lambda text: p.Say(MAX_ID, "r" * 32, text))
-    reply_error(host.receive(1, say), 1, MAX_ID, "too_long")
-    tell = fill_packet(lambda text: p.Tell(MAX_ID, "b" * 32, text))
-    reply_error(host.receive(1, tell), 1, MAX_ID, "too_long")
-    # The sender is still connected and charged nothing.
-    assert packets_for(host.receive(1, p.Say(5, "lobby", "ok")))[1] == [p.Ok(5)]
+    data = b"\xff" * p.MAX_DATA
+    got = packets_for(host.receive(1, p.Seal(MAX_ID, "r" * 32, data)))
+    assert got[2] == [p.Sealed("x" * 32, "r" * 32, data, host.now)]
+    got = packets_for(host.receive(1, p.Relay(MAX_ID, "b" * 32, "abcdefgh", data)))
+    assert got[2] == [p.Relayed("x" * 32, "abcdefgh", data)]
+
+
+def test_non_member_cannot_seal_to_a_room() -> None:
+    host = Host()
+    host.crowd("ana", "bob")
+    host.receive(1, p.Join(1, "rust"))
+    reply_error(host.receive(2, p.Seal(24, "rust", b"let me in")), 2, 24, "not_member")
+    reply_error(host.receive(2, p.Seal(25, "nowhere", b"hello")), 2, 25, "not_member")
 
 
 # --- rooms ---------------------------------------------------------------------------------
@@ -321,16 +332,10 @@ def test_join_creates_a_room_and_members_only_hear_it() -> None:
         2: [p.Users(22, "rust", ("ana", "bob"))],
         1: [p.Joined("bob", "rust", 2, key_for(2))],
     }
-    got = packets_for(host.receive(2, p.Say(23, "rust", "borrow checker")))
-    assert got == {2: [p.Ok(23)], 1: [p.Message("bob", "rust", "borrow checker", False, host.now)]}
-
-
-def test_non_member_cannot_speak_in_a_room() -> None:
-    host = Host()
-    host.crowd("ana", "bob")
-    host.receive(1, p.Join(1, "rust"))
-    reply_error(host.receive(2, p.Say(24, "rust", "let me in")), 2, 24, "not_member")
-    reply_error(host.receive(2, p.Say(25, "nowhere", "hello")), 2, 25, "not_member")
+    got = packets_for(host.receive(2, p.Seal(23, "rust", b"borrow checker")))
+    assert got == {2: [p.Ok(23)], 1: [p.Sealed("bob", "rust", b"borrow checker", host.now)]}
+    # carol, in the lobby only, hears nothing of it.
+    assert 3 not in got
 
 
 def test_room_names_are_casefolded_no_hijacking() -> None:
@@ -340,8 +345,8 @@ def test_room_names_are_casefolded_no_hijacking() -> None:
     got = packets_for(host.receive(2, p.Join(2, "rust")))
     assert got[2] == [p.Users(2, "Rust", ("ana", "bob"))]
     assert host.core.room_count == 1
-    got = packets_for(host.receive(2, p.Say(3, "RUST", "same room")))
-    assert got[1] == [p.Message("bob", "Rust", "same room", False, host.now)]
+    got = packets_for(host.receive(2, p.Seal(3, "RUST", b"same room")))
+    assert got[1] == [p.Sealed("bob", "Rust", b"same room", host.now)]
 
 
 def test_joining_twice_is_harmless() -> None:
@@ -369,7 +374,7 @@ def test_part_notifies_the_rest_and_empty_rooms_are_deleted() -> None:
     host.receive(2, p.Join(2, "rust"))
     got = packets_for(host.receive(2, p.Part(3, "RUST")))
     assert got == {2: [p.Ok(3)], 1: [p.Left("bob", "rust", 1, "")]}
-    reply_error(host.receive(2, p.Say(4, "rust", "still here?")), 2, 4, "not_member")
+    reply_error(host.receive(2, p.Seal(4, "rust", b"still here?")), 2, 4, "not_member")
     assert packets_for(host.receive(1, p.Part(5, "rust"))) == {1: [p.Ok(5)]}
     assert host.core.room_count == 0
     assert host.core.members("rust") == ()
@@ -465,10 +470,17 @@ def test_protocol_error_touches_no_other_connection() -> None:
     host.crowd("ana", "bob", "carol")
     host.receive(1, p.Join(1, "rust"))
     host.receive(2, p.Join(2, "rust"))
-    for junk in (b"\xc1", b"\x93\x01\x02\x03", msgpack.packb({"t": "say", "id": -1})):
+    for junk in (
+        b"\xc1",
+        b"\x93\x01\x02\x03",
+        msgpack.packb({"t": "seal", "id": -1}),
+        msgpack.packb({"t": "seal", "id": 1, "room": "rust", "data": b""}),
+        msgpack.packb({"t": "relay", "id": 1, "to": "ana", "kind": "DM", "data": b"x"}),
+        msgpack.packb({"t": "say", "id": 1, "room": "rust", "text": "plain", "action": False}),
+    ):
         actions = host.receive(2, junk)
         assert touched(actions) == {2}
-        fatal(actions, 2, "bad_packet")
+        fatal(actions, 2, "unknown_packet" if b"say" in junk else "bad_packet")
     actions = host.core.protocol_error(2, RemoteProtocolError("tampered", "bad_crypto"))
     assert touched(actions) == {2}
     fatal(actions, 2, "bad_crypto")
@@ -485,24 +497,61 @@ def test_rate_limit_refuses_and_drops_the_message() -> None:
     host = Host(rate_burst=3, rate_per_second=2)
     host.crowd("ana", "bob")
     for i in range(3):
-        assert packets_for(host.receive(1, p.Say(i, "lobby", "spam")))[1] == [p.Ok(i)]
-    reply_error(host.receive(1, p.Say(3, "lobby", "spam")), 1, 3, "rate_limited")
-    reply_error(host.receive(1, p.Tell(4, "bob", "spam")), 1, 4, "rate_limited")
+        assert packets_for(host.receive(1, p.Seal(i, "lobby", b"spam")))[1] == [p.Ok(i)]
+    reply_error(host.receive(1, p.Seal(3, "lobby", b"spam")), 1, 3, "rate_limited")
+    reply_error(host.receive(1, p.Relay(4, "bob", "dm", b"spam")), 1, 4, "rate_limited")
     host.now += 0.5  # one token back
-    got = packets_for(host.receive(1, p.Tell(5, "bob", "finally")))
+    got = packets_for(host.receive(1, p.Relay(5, "bob", "dm", b"finally")))
     assert got[1] == [p.Ok(5)] and len(got[2]) == 1
-    reply_error(host.receive(1, p.Say(6, "lobby", "again")), 1, 6, "rate_limited")
+    reply_error(host.receive(1, p.Seal(6, "lobby", b"again")), 1, 6, "rate_limited")
     # Each participant has its own bucket; other requests are not charged.
-    assert packets_for(host.receive(2, p.Say(7, "lobby", "me too")))[2] == [p.Ok(7)]
+    assert packets_for(host.receive(2, p.Seal(7, "lobby", b"me too")))[2] == [p.Ok(7)]
     assert packets_for(host.receive(1, p.Ping(8))) == {1: [p.Pong(8)]}
 
 
-def test_refused_requests_do_not_spend_tokens() -> None:
+@pytest.mark.parametrize("kind", ["hs", "key", "other"])
+def test_handshakes_and_keys_use_the_larger_control_bucket(kind: str) -> None:
+    host = Host(rate_burst=2, rate_per_second=0.01, control_burst=5, control_per_second=1)
+    host.crowd("ana", "bob")
+    # The message bucket is empty...
+    for i in range(2):
+        assert packets_for(host.receive(1, p.Seal(i, "lobby", b"x")))[1] == [p.Ok(i)]
+    reply_error(host.receive(1, p.Seal(2, "lobby", b"x")), 1, 2, "rate_limited")
+    reply_error(host.receive(1, p.Relay(3, "bob", "dm", b"x")), 1, 3, "rate_limited")
+    # ...but control traffic still flows, from its own allowance.
+    for i in range(5):
+        got = packets_for(host.receive(1, p.Relay(10 + i, "bob", kind, b"x")))
+        assert got == {1: [p.Ok(10 + i)], 2: [p.Relayed("ana", kind, b"x")]}
+    reply_error(host.receive(1, p.Relay(20, "bob", kind, b"x")), 1, 20, "rate_limited")
+    host.now += 1  # one control token back, not enough for a message
+    assert packets_for(host.receive(1, p.Relay(21, "bob", kind, b"x")))[1] == [p.Ok(21)]
+    reply_error(host.receive(1, p.Relay(22, "bob", kind, b"x")), 1, 22, "rate_limited")
+    reply_error(host.receive(1, p.Seal(23, "lobby", b"x")), 1, 23, "rate_limited")
+
+
+def test_control_traffic_does_not_spend_message_tokens() -> None:
     host = Host(rate_burst=1, rate_per_second=0.01)
     host.crowd("ana", "bob")
-    reply_error(host.receive(1, p.Say(1, "nowhere", "x")), 1, 1, "not_member")
-    reply_error(host.receive(1, p.Tell(2, "nobody", "x")), 1, 2, "no_such_nick")
-    assert packets_for(host.receive(1, p.Say(3, "lobby", "x")))[1] == [p.Ok(3)]
+    for i in range(50):  # a rekeying burst
+        host.receive(1, p.Relay(i, "bob", "key" if i % 2 else "hs", b"x"))
+    assert packets_for(host.receive(1, p.Seal(99, "lobby", b"x")))[1] == [p.Ok(99)]
+
+
+def test_default_control_allowance_covers_a_large_room_rekeying() -> None:
+    config = HostConfig()
+    assert config.control_burst >= 3 * config.max_clients  # three handshake steps each
+    assert config.control_burst > config.rate_burst
+
+
+def test_refused_requests_do_not_spend_tokens() -> None:
+    host = Host(rate_burst=1, rate_per_second=0.01, max_data=LOW_MAX_DATA)
+    host.crowd("ana", "bob")
+    over = b"x" * (LOW_MAX_DATA + 1)
+    reply_error(host.receive(1, p.Seal(1, "nowhere", b"x")), 1, 1, "not_member")
+    reply_error(host.receive(1, p.Relay(2, "nobody", "dm", b"x")), 1, 2, "no_such_nick")
+    reply_error(host.receive(1, p.Seal(3, "lobby", over)), 1, 3, "too_long")
+    reply_error(host.receive(1, p.Relay(4, "bob", "dm", over)), 1, 4, "too_long")
+    assert packets_for(host.receive(1, p.Seal(5, "lobby", b"x")))[1] == [p.Ok(5)]
 
 
 # --- timers --------------------------------------------------------------------------------
@@ -550,7 +599,19 @@ operations = st.lists(
     st.tuples(
         st.integers(min_value=1, max_value=4),
         st.sampled_from(
-            ["hello", "say", "tell", "join", "part", "names", "whois", "rooms", "junk", "close"]
+            [
+                "hello",
+                "seal",
+                "dm",
+                "hs",
+                "join",
+                "part",
+                "names",
+                "whois",
+                "rooms",
+                "junk",
+                "close",
+            ]
         ),
         st.integers(min_value=0, max_value=3),
         st.floats(min_value=0, max_value=3),
@@ -572,8 +633,9 @@ def test_random_walk_keeps_invariants(ops: list[tuple[int, str, int, float]]) ->
         nick, room = NICKS[arg], ROOMS[arg]
         packet: p.Packet | bytes = {
             "hello": p.Hello(nick, "t", (room,)),
-            "say": p.Say(arg, room, "hi"),
-            "tell": p.Tell(arg, nick, "hi"),
+            "seal": p.Seal(arg, room, b"hi"),
+            "dm": p.Relay(arg, nick, "dm", b"hi"),
+            "hs": p.Relay(arg, nick, "hs", b"\x01"),
             "join": p.Join(arg, room),
             "part": p.Part(arg, room),
             "names": p.Names(arg, room),
@@ -593,6 +655,19 @@ def test_random_walk_keeps_invariants(ops: list[tuple[int, str, int, float]]) ->
                 # A refused connection is told why and nobody else hears a thing.
                 assert touched(actions) == {conn}
         assert touched(actions) <= live  # packets_for also checks that every packet decodes
+        if op in ("seal", "dm", "hs") and not closes(actions):
+            # Relayed bytes go only where the rules allow: room members or the target.
+            got = packets_for(actions)
+            if op == "seal":
+                allowed = set(host.core.members(room)) - {host.core.nick_of(conn)}
+            else:
+                allowed = {n for n in host.core.members("lobby") if n.casefold() == nick.casefold()}
+            relayed = {
+                host.core.nick_of(c)
+                for c, ps in got.items()
+                if any(isinstance(x, (p.Sealed, p.Relayed)) for x in ps)
+            }
+            assert relayed <= allowed, (op, relayed, allowed)
         actions = host.core.tick(host.now)
         assert touched(actions) <= live
         # Nicks are unique case-insensitively and rooms hold only live participants.

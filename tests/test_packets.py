@@ -16,6 +16,8 @@ from severus_cli.core.fields import (
     MAX_ID,
     MAX_LIST,
     NAME_RE,
+    WORD_RE,
+    Bin,
     Blob,
     Bool,
     Float,
@@ -26,19 +28,22 @@ from severus_cli.core.fields import (
     Optional,
     Pair,
     Text,
+    Word,
 )
 from severus_cli.errors import LocalProtocolError, RemoteProtocolError
 
 KEY = bytes(range(32))
+OTHER_KEY = bytes(range(32, 64))
 WIRE_TO_ATTR = {"from": "sender"}
 
 EXAMPLES: list[p.Packet] = [
     # client -> host
     p.Hello("ana", "severus/0.1", ("rust", "Go")),
     p.Hello("b.o-b_2", "", ()),
-    p.Say(1, "lobby", "hello, world", False),
-    p.Say(MAX_ID, "rust", "waves", True),
-    p.Tell(7, "bob", "psst \u00e9\U0001f600", False),
+    p.Seal(1, "lobby", b"\x00ciphertext\xff"),
+    p.Seal(MAX_ID, "rust", b"x"),
+    p.Relay(7, "bob", "hs", b"\x01" + bytes(32)),
+    p.Relay(8, "bob", "dm", b"sealed private bytes"),
     p.Join(2, "rust"),
     p.Part(3, "rust"),
     p.Names(4, "lobby"),
@@ -48,13 +53,22 @@ EXAMPLES: list[p.Packet] = [
     p.Bye("gone fishing"),
     p.Bye(),
     # host -> client
-    p.Welcome("bob", "ana", ("ana", "bob"), ("rust",), "be nice", p.RateLimits(5.0, 2.5, 100)),
-    p.Welcome("bob", "", ("bob",)),
+    p.Welcome(
+        "bob",
+        "ana",
+        (("ana", KEY), ("bob", OTHER_KEY)),
+        ("rust",),
+        "be nice",
+        p.RateLimits(5.0, 2.5, 100),
+    ),
+    p.Welcome("bob", "", (("bob", KEY),)),
     p.Ok(9),
     p.Error(9, "no_such_nick", "nobody is called eve", False),
     p.Error(None, "nick_taken", "the nick bob is taken", True),
-    p.Message("ana", "rust", "hi all", False, 1_700_000_000.25),
-    p.Private("ana", "secret", True, 1.0),
+    p.Sealed("ana", "rust", b"\x84\xa1e", 1_700_000_000.25),
+    p.Sealed("ana", "lobby", bytes(range(256)), 1.0),
+    p.Relayed("ana", "key", b"\x00" * 48),
+    p.Relayed("ana", "dm", b"\xc1"),
     p.Joined("carol", "lobby", 3, KEY),
     p.Left("carol", "rust", 0, "quit"),
     p.Users(2, "rust", ("ana", "bob")),
@@ -102,40 +116,49 @@ def test_bye_decodes_in_both_directions() -> None:
 
 
 def test_wire_form_uses_protocol_names() -> None:
-    wire = msgpack.unpackb(p.encode(p.Message("ana", "rust", "hi", False, 2.0)))
-    assert wire == {
-        "t": "msg",
-        "from": "ana",
-        "room": "rust",
-        "text": "hi",
-        "action": False,
-        "ts": 2.0,
-    }
-    wire = msgpack.unpackb(p.encode(p.Private("ana", "hi", True, 2.0)))
-    assert wire == {"t": "pm", "from": "ana", "text": "hi", "action": True, "ts": 2.0}
-    wire = msgpack.unpackb(p.encode(p.Welcome("bob", "", ("bob",))))
+    wire = msgpack.unpackb(p.encode(p.Sealed("ana", "rust", b"ct", 2.0)))
+    assert wire == {"t": "sealed", "from": "ana", "room": "rust", "data": b"ct", "ts": 2.0}
+    wire = msgpack.unpackb(p.encode(p.Relayed("ana", "dm", b"ct")))
+    assert wire == {"t": "relayed", "from": "ana", "kind": "dm", "data": b"ct"}
+    wire = msgpack.unpackb(p.encode(p.Seal(3, "rust", b"ct")))
+    assert wire == {"t": "seal", "id": 3, "room": "rust", "data": b"ct"}
+    wire = msgpack.unpackb(p.encode(p.Relay(4, "bob", "key", b"ct")))
+    assert wire == {"t": "relay", "id": 4, "to": "bob", "kind": "key", "data": b"ct"}
+    wire = msgpack.unpackb(p.encode(p.Welcome("bob", "", (("bob", KEY),))))
     assert wire["limits"] == {"burst": 30.0, "rate": 10.0, "max_text": p.MAX_TEXT}
-    assert wire["users"] == ["bob"]
+    assert wire["users"] == [["bob", KEY]]
+
+
+def test_opaque_data_is_msgpack_bin_not_str() -> None:
+    """Ciphertext travels as bin: a str of the same bytes is refused, never decoded."""
+    raw = msgpack.unpackb(p.encode(p.Seal(1, "lobby", b"ab")), raw=True)
+    assert raw[b"data"] == b"ab"
+    data = msgpack.packb({"t": "seal", "id": 1, "room": "lobby", "data": "ab"})
+    expect_error(data)
+    data = msgpack.packb({"t": "relayed", "from": "a", "kind": "dm", "data": "ab"})
+    expect_error(data, client=False)
     assert msgpack.unpackb(p.encode(p.Joined("a", "b", 1, KEY)), raw=True)[b"key"] == KEY
 
 
 def test_integer_time_is_accepted_as_float() -> None:
-    data = pack({"t": "msg", "from": "a", "room": "b", "text": "c", "action": False, "ts": 5})
+    data = pack({"t": "sealed", "from": "a", "room": "b", "data": b"c", "ts": 5})
     packet = p.decode_from_host(data)
-    assert isinstance(packet, p.Message)
+    assert isinstance(packet, p.Sealed)
     assert packet.ts == 5.0 and type(packet.ts) is float
 
 
 def test_extra_unknown_fields_are_ignored() -> None:
-    wire = p.Say(1, "lobby", "hi", False).to_wire()
+    wire = p.Seal(1, "lobby", b"hi").to_wire()
     wire["future"] = {"nested": [1, 2, 3]}
     wire["x"] = None
-    assert p.decode_from_client(pack(wire)) == p.Say(1, "lobby", "hi", False)
+    assert p.decode_from_client(pack(wire)) == p.Seal(1, "lobby", b"hi")
 
 
 def test_encode_refuses_an_oversized_packet() -> None:
     with pytest.raises(LocalProtocolError):
-        p.encode(p.Say(1, "lobby", "\U0001f600" * p.MAX_TEXT))
+        p.encode(p.Seal(1, "lobby", b"x" * p.MAX_PACKET))
+    with pytest.raises(LocalProtocolError):
+        p.encode(p.Relayed("a", "dm", b"x" * (p.MAX_PACKET - 20)))
 
 
 def test_valid_names() -> None:
@@ -164,6 +187,11 @@ def bad_values(kind: Kind) -> list[Any]:
         return [*common, None, 0, 1, "true", b"\x01"]
     if isinstance(kind, Blob):
         return [*common, None, "k" * kind.size, b"k" * (kind.size - 1), b"k" * (kind.size + 1)]
+    if isinstance(kind, Bin):
+        too_short = [b"k" * (kind.min_len - 1)] if kind.min_len else []
+        return [*common, None, 5, True, "text", b"k" * (kind.max_len + 1), *too_short]
+    if isinstance(kind, Word):
+        return [*common, None, 5, True, b"dm", "", "DM", "d m", "d-m", "abcdefghi", "\u00e9", "1"]
     if isinstance(kind, Optional):
         return [v for v in bad_values(kind.inner) if v is not None]
     if isinstance(kind, ListOf):
@@ -212,6 +240,10 @@ def good_value(kind: Kind) -> Any:
         return True
     if isinstance(kind, Blob):
         return b"\x01" * kind.size
+    if isinstance(kind, Bin):
+        return b"\x02" * max(1, kind.min_len)
+    if isinstance(kind, Word):
+        return "dm"
     if isinstance(kind, Optional):
         return good_value(kind.inner)
     if isinstance(kind, ListOf):
@@ -249,7 +281,9 @@ def test_each_field_refuses_bad_values(cls: type[p.Packet], name: str) -> None:
         wire[name] = bad
         with pytest.raises(RemoteProtocolError) as caught:
             decode_as(cls, pack(wire))
-        assert caught.value.code == "bad_packet", (name, bad)
+        # A list over its item limit may not fit in a packet at all (welcome.users).
+        expected = "too_large" if len(pack(wire)) > p.MAX_PACKET else "bad_packet"
+        assert caught.value.code == expected, (name, bad)
 
 
 @pytest.mark.parametrize(("cls", "name"), FIELD_CASES, ids=lambda x: getattr(x, "TYPE", x))
@@ -270,22 +304,35 @@ def test_error_id_may_be_nil() -> None:
 
 
 def test_bool_is_not_an_int() -> None:
-    expect_error(pack({"t": "say", "id": True, "room": "lobby", "text": "x", "action": False}))
+    expect_error(pack({"t": "seal", "id": True, "room": "lobby", "data": b"x"}))
     expect_error(pack({"t": "ping", "id": False}))
     data = pack({"t": "joined", "nick": "a", "room": "b", "count": True, "key": KEY})
     expect_error(data, client=False)
 
 
 def test_limit_bounds_are_inclusive() -> None:
-    low = p.Welcome("a", "", ("a",), limits=p.RateLimits(1.0, 0.01, 1))
-    high = p.Welcome("a", "", ("a",), limits=p.RateLimits(1e6, 1e6, p.MAX_TEXT))
+    low = p.Welcome("a", "", (("a", KEY),), limits=p.RateLimits(1.0, 0.01, 1))
+    high = p.Welcome("a", "", (("a", KEY),), limits=p.RateLimits(1e6, 1e6, p.MAX_TEXT))
     for packet in (low, high):
         assert p.decode_from_host(p.encode(packet)) == packet
 
 
-def test_longest_text_and_lists_accepted() -> None:
-    say = p.Say(1, "lobby", "x" * p.MAX_TEXT)
-    assert p.decode_from_client(p.encode(say)) == say
+def test_longest_data_and_lists_accepted() -> None:
+    longest = b"\xff" * p.MAX_DATA
+    name = "n" * 32
+    for packet in (
+        p.Seal(MAX_ID, name, longest),
+        p.Relay(MAX_ID, name, "abcdefgh", longest),
+        # What the host relays for the largest request still fits in one packet.
+        p.Sealed(name, name, longest, -1.5e300),
+        p.Relayed(name, "abcdefgh", longest),
+    ):
+        assert decoder_for(packet)(p.encode(packet)) == packet
+        assert len(p.encode(packet)) <= p.MAX_PACKET
+    for word in ("a", "abcdefgh", "hs", "key", "dm"):
+        assert p.decode_from_client(p.encode(p.Relay(1, "b", word, b"x"))) == p.Relay(
+            1, "b", word, b"x"
+        )
     hello = p.Hello("a", "c" * 64, tuple(f"r{i}" for i in range(64)))
     assert p.decode_from_client(p.encode(hello)) == hello
     users = p.Users(1, "lobby", tuple(f"u{i}" for i in range(MAX_LIST)))
@@ -297,7 +344,7 @@ def test_longest_text_and_lists_accepted() -> None:
 
 @pytest.mark.parametrize(
     "obj",
-    [{}, {"t": "nope"}, {"t": 5}, {"t": None}, {"t": b"say"}, {b"t": "say"}, {"t": ["say"]}],
+    [{}, {"t": "nope"}, {"t": 5}, {"t": None}, {"t": b"seal"}, {b"t": "seal"}, {"t": ["seal"]}],
     ids=repr,
 )
 def test_unknown_type(obj: Any) -> None:
@@ -305,8 +352,17 @@ def test_unknown_type(obj: Any) -> None:
     expect_error(pack(obj), "unknown_packet", client=False)
 
 
+@pytest.mark.parametrize("tag", ["say", "tell", "msg", "pm"])
+def test_plaintext_packets_are_gone(tag: str) -> None:
+    """The old plaintext chat packets are refused in both directions."""
+    wire = {"t": tag, "id": 1, "room": "lobby", "to": "bob", "from": "ana", "text": "hi"}
+    wire |= {"action": False, "ts": 1.0}
+    expect_error(pack(wire), "unknown_packet")
+    expect_error(pack(wire), "unknown_packet", client=False)
+
+
 def test_packets_only_valid_in_one_direction() -> None:
-    welcome = p.encode(p.Welcome("bob", "", ("bob",)))
+    welcome = p.encode(p.Welcome("bob", "", (("bob", KEY),)))
     expect_error(welcome, "unknown_packet", client=True)
     hello = p.encode(p.Hello("bob", "c"))
     expect_error(hello, "unknown_packet", client=False)
@@ -335,7 +391,9 @@ def test_invalid_msgpack(data: bytes) -> None:
     expect_error(data, "bad_packet", client=False)
 
 
-@pytest.mark.parametrize("obj", [None, 5, -1, 1.5, True, "say", b"say", [], ["t", "say"]], ids=repr)
+@pytest.mark.parametrize(
+    "obj", [None, 5, -1, 1.5, True, "seal", b"seal", [], ["t", "seal"]], ids=repr
+)
 def test_not_a_map(obj: Any) -> None:
     expect_error(pack(obj), "bad_packet")
 
@@ -384,6 +442,23 @@ def test_too_large_refused_before_parsing() -> None:
 def test_users_list_over_the_limit() -> None:
     wire = {"t": "users", "id": 1, "room": "lobby", "users": [f"u{i}" for i in range(MAX_LIST + 1)]}
     expect_error(pack(wire), "bad_packet", client=False)
+
+
+def test_welcome_users_must_be_nick_key_pairs() -> None:
+    base = {"t": "welcome", "nick": "a", "host": "", "rooms": [], "motd": ""}
+    base["limits"] = {"burst": 30.0, "rate": 10.0, "max_text": 100}
+    for users in (
+        ["a"],
+        [["a"]],
+        [["a", KEY[:31]]],
+        [[KEY, "a"]],
+        [["a", KEY, KEY]],
+        [["a b", KEY]],
+    ):
+        expect_error(pack({**base, "users": users}), "bad_packet", client=False)
+    assert p.decode_from_host(pack({**base, "users": [["a", KEY]]})).users == (  # type: ignore[attr-defined]
+        ("a", KEY),
+    )
 
 
 # --- properties -----------------------------------------------------------------------
@@ -481,6 +556,11 @@ def strategy(kind: Kind) -> st.SearchStrategy[Any]:
         return st.booleans()
     if isinstance(kind, Blob):
         return st.binary(min_size=kind.size, max_size=kind.size)
+    if isinstance(kind, Bin):
+        edge = st.just(b"\x00" * kind.max_len)
+        return st.binary(min_size=kind.min_len, max_size=min(kind.max_len, 64)) | edge
+    if isinstance(kind, Word):
+        return st.from_regex(WORD_RE, fullmatch=True)
     if isinstance(kind, Optional):
         return st.none() | strategy(kind.inner)
     if isinstance(kind, ListOf):

@@ -25,10 +25,20 @@ def host(
     limits: HostConfig,
     mode: str,
     chat: bool = True,
+    allow: Path | None = None,
+    secret: bool = False,
+    secret_file: str | None = None,
+    relay: str | None = None,
+    stun: str | None = None,
 ) -> None:
+    from severus_cli.commands.join_cmds import hostport_option
+    from severus_cli.commands.secret import SECRET_ENV, join_secret
+    from severus_cli.core.events import Notice
     from severus_cli.core.identity import tls_paths
+    from severus_cli.core.moderation import load_allow_list
     from severus_cli.core.ticket import encode_ticket
     from severus_cli.runtime.addresses import join_address, reachable_addresses
+    from severus_cli.runtime.host_relay import StatusLog, start_relay_agent
     from severus_cli.runtime.host_runner import (
         HostOptions,
         host_ticket,
@@ -44,15 +54,26 @@ def host(
         raise UsageError(f"port {port} is out of range")
     if len(limits.motd) > MAX_MOTD:
         raise UsageError(f"--motd is limited to {MAX_MOTD} characters")
+    if allow is not None:
+        limits = replace(limits, allow=load_allow_list(allow))
+    join_key, generated = join_secret(secret, secret_file, generate=True)
     directory, identity = identity_in(config_dir)
     cert_file, key_file = tls_paths(directory)
-    options = HostOptions(port, bind, own, replace(limits, host_nick=own if chat else ""), mode)
+    options = HostOptions(
+        port, bind, own, replace(limits, host_nick=own if chat else ""), mode, join_key
+    )
+    options.relay = hostport_option("--relay", relay)
+    options.stun = hostport_option("--stun", stun)
 
     async def main() -> None:
         out = console()
         log = _log_line if not chat else lambda text: None
         host_loop, listener = await start_host(identity, cert_file, key_file, options, log)
-        ticket = encode_ticket(host_ticket(identity, listener, bind))
+        ticket = encode_ticket(host_ticket(identity, listener, bind, join_key, options.relay))
+        relay_log = StatusLog(None if chat else log)  # in a chat: shown once the screen is up
+        _relay_task = start_relay_agent(  # kept referenced while the host runs
+            identity, host_loop, listener, options, tls_paths(directory), relay_log
+        )
         kind = "QUIC (UDP)" if mode == "quic" else "direct (TCP + TLS)"
         out.print(Text(f"Severus host, {kind}, listening on:", style="bold"))
         for address in reachable_addresses(bind):
@@ -63,6 +84,17 @@ def host(
         out.print(Text(ticket, style="bold"), soft_wrap=True)
         out.print(Text("Friends join with:", style="dim"))
         out.print(Text(f"  severus join {ticket} --nick NAME"), soft_wrap=True)
+        if join_key is not None:
+            how = f"{SECRET_ENV}=... severus join ADDRESS --secret"
+            shown = f": {join_key.decode('utf-8', 'replace')}" if generated else ""
+            out.print(Text(f"Join secret required (the ticket carries it; by address: {how})"))
+            if generated:
+                out.print(Text(f"Generated join secret{shown}", style="bold"), soft_wrap=True)
+        if options.relay:
+            out.print(Text(f"Relay: {options.relay} (joiners behind NAT come through it)"))
+        if limits.allow is not None:
+            count = len(limits.allow)
+            out.print(Text(f"Invite-only: {count} key{'s' if count != 1 else ''} allowed"))
         if not chat:
             out.print(
                 Text(
@@ -80,6 +112,7 @@ def host(
             rooms=lambda: core.rooms.values(),
             prompt=lambda: f"[{core.current_room}] {core.nick}> ",
         )
+        relay_log.attach(lambda text: ui.show_event(Notice(time.time(), text)))
         try:
             await run_host_chat(identity, host_loop, listener, core, ui, ui.read_lines())
         finally:

@@ -10,6 +10,7 @@ from pathlib import Path
 from rich.text import Text
 
 from severus_cli.commands.common import console, identity_in, nick_or_login, run_session
+from severus_cli.commands.secret import join_secret, read_line_unbuffered
 from severus_cli.core.identity import parse_fingerprint
 from severus_cli.core.packets import valid_nick
 from severus_cli.errors import UsageError
@@ -26,7 +27,7 @@ def target_or_ticket(target: str | None, stdin_allowed: bool) -> str:
     if target == "-":
         if not stdin_allowed:
             raise UsageError("send reads messages from stdin; put the ticket in $SEVERUS_TICKET")
-        target = _read_line_unbuffered().strip()
+        target = read_line_unbuffered().strip()
     elif target is None:
         target = os.environ.get(TICKET_ENV, "").strip()
         if not target:
@@ -34,22 +35,6 @@ def target_or_ticket(target: str | None, stdin_allowed: bool) -> str:
     if not target:
         raise UsageError("no ticket on stdin")
     return target
-
-
-def _read_line_unbuffered(limit: int = 4096) -> str:
-    """One line from stdin, byte by byte, so the lines after it stay unread for the
-    chat (a buffered readline would swallow them)."""
-    try:
-        fd = sys.stdin.fileno()
-    except (AttributeError, OSError, ValueError):
-        return sys.stdin.readline()
-    data = bytearray()
-    while len(data) < limit:
-        byte = os.read(fd, 1)
-        if not byte or byte == b"\n":
-            break
-        data += byte
-    return data.decode("utf-8", "replace")
 
 
 async def _ask_trust(pending: NewHostPending) -> bool:
@@ -70,15 +55,24 @@ def join(
     expected: str | None,
     json_out: bool,
     mode: str | None,
+    secret: bool = False,
+    secret_file: str | None = None,
+    stun: str | None = None,
 ) -> None:
     from severus_cli.runtime.connect import resolve_target
     from severus_cli.runtime.join_runner import run_join
 
     own = nick_or_login(nick)
+    if target == "-" and secret_file == "-":
+        raise UsageError("stdin can carry the ticket (which has the secret) or the secret")
     text = target_or_ticket(target, stdin_allowed=True)
+    given, _ = join_secret(secret, secret_file)
     fingerprint = parse_fingerprint(expected) if expected else None
     directory, identity = identity_in(config_dir)
-    endpoints, policy = resolve_target(text, mode, directory, accept_new, fingerprint)
+    endpoints, policy = resolve_target(
+        text, mode, directory, accept_new, fingerprint, hostport_option("--stun", stun)
+    )
+    policy.secret = given or policy.secret
     interactive = sys.stdin.isatty() and not json_out
     run_session(
         run_join(identity, endpoints, policy, own, json_out, _ask_trust if interactive else None)
@@ -96,6 +90,8 @@ def send(
     accept_new: bool,
     expected: str | None,
     mode: str | None,
+    secret: bool = False,
+    secret_file: str | None = None,
 ) -> None:
     from severus_cli.runtime.connect import resolve_target
     from severus_cli.runtime.send_runner import SendOptions, run_send
@@ -108,9 +104,11 @@ def send(
     if room is not None and not valid_nick(room.removeprefix("#")):
         raise UsageError(f"invalid room name: {room!r}")
     text = target_or_ticket(target, stdin_allowed=False)
+    given, _ = join_secret(secret, secret_file, stdin_allowed=False)
     fingerprint = parse_fingerprint(expected) if expected else None
     directory, identity = identity_in(config_dir)
     endpoints, policy = resolve_target(text, mode, directory, accept_new, fingerprint)
+    policy.secret = given or policy.secret
     options = SendOptions(
         own,
         to.removeprefix("@") if to else None,
@@ -118,3 +116,15 @@ def send(
         whole,
     )
     asyncio.run(run_send(identity, endpoints, policy, options))
+
+
+def hostport_option(option: str, value: str | None) -> str | None:
+    """Check a HOST[:PORT] option early, so a typo is a usage error, not a silent miss."""
+    from severus_cli.core.relay_link import parse_hostport
+
+    if value is not None:
+        try:
+            parse_hostport(value)
+        except ValueError as error:
+            raise UsageError(f"{option}: {error}") from None
+    return value

@@ -28,7 +28,8 @@ from severus_cli.errors import RemoteProtocolError
 
 CLIENT_NAME = "severus/0.1"
 # UTF-8 bytes of text in one message: it must fit, sealed, in one packet.
-MAX_TEXT_BYTES = p.MAX_DATA - 512
+SEAL_OVERHEAD = 512
+MAX_TEXT_BYTES = p.MAX_DATA - SEAL_OVERHEAD  # less if the host announces a lower max_data
 COUNTED = frozenset({"seal", "dm", "key"})  # requests that carry what the user said
 
 PeerChecker = Callable[[str, bytes], str | None]
@@ -71,7 +72,7 @@ class ClientCore:
         self.current_room = LOBBY
         self.rooms: dict[str, str] = {}  # casefolded -> display name, lobby excluded
         self.roster = Roster()
-        self.keyring = Keyring(static_private, static_public)
+        self.keyring = Keyring(static_private, static_public, nick)
         self.registered = False
         self.rejected: p.Error | None = None  # the fatal error that ended the session
         self.failures: list[p.Error] = []  # errors for requests we made
@@ -167,6 +168,9 @@ class ClientCore:
         if problem:
             return [problem]
         peer = self.roster.name_of(nick)
+        if key == self.key and nick.casefold() == self.nick.casefold():
+            # A note to ourselves: no session to open with our own key, nothing to send.
+            return [ev.DirectMessage(now, peer, text, action, own=True)]
         self._relay(self.keyring.direct(peer, key, ChatBody(text, action)), now)
         return [ev.DirectMessage(now, peer, text, action, own=True)]
 
@@ -180,8 +184,9 @@ class ClientCore:
             size = len(text.encode("utf-8"))
         except UnicodeEncodeError:
             return ev.Notice(now, "the message is not valid text (stray surrogates)", "error")
-        if size > MAX_TEXT_BYTES:
-            return ev.Notice(now, f"message too long ({size} > {MAX_TEXT_BYTES} bytes)", "error")
+        most = self.limits.max_data - SEAL_OVERHEAD
+        if size > most:
+            return ev.Notice(now, f"message too long ({size} > {most} bytes)", "error")
         return None
 
     def join(self, room: str, now: float) -> list[ev.UiEvent]:
@@ -377,7 +382,7 @@ class ClientCore:
         if packet.room == LOBBY:
             key, rooms = self.roster.remove(packet.nick)
             if key is not None:
-                self.keyring.peer_left(key)
+                self.keyring.peer_left(key, packet.nick)
             for room in [LOBBY, *rooms]:
                 self.keyring.membership_changed(room)  # they must not read what follows
         elif self.roster.left_room(packet.room, packet.nick):

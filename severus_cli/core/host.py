@@ -9,87 +9,41 @@ else is affected.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from severus_cli.core import packets as p
+from severus_cli.core.host_admin import HostAdmin
+from severus_cli.core.host_types import (
+    UNLIMITED_RATE,
+    Action,
+    Broadcast,
+    Close,
+    HostConfig,
+    Log,
+    Participant,
+    Room,
+    Send,
+)
+from severus_cli.core.identity_format import fingerprint
+from severus_cli.core.moderation import AdminResult, Moderation
 from severus_cli.core.packets import LOBBY, Packet, encode
 from severus_cli.core.ratelimit import TokenBucket
 from severus_cli.errors import RemoteProtocolError
 
-
-@dataclass(frozen=True, slots=True)
-class Send:
-    conn: int
-    data: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class Broadcast:
-    conns: tuple[int, ...]
-    data: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class Close:
-    """Close ``conn`` after flushing what was queued for it."""
-
-    conn: int
-    reason: str
+__all__ = [
+    "UNLIMITED_RATE",
+    "Action",
+    "AdminResult",
+    "Broadcast",
+    "Close",
+    "HostConfig",
+    "HostCore",
+    "Log",
+    "Participant",
+    "Room",
+    "Send",
+]
 
 
-@dataclass(frozen=True, slots=True)
-class Log:
-    """A line for the host operator (never message content)."""
-
-    text: str
-
-
-Action = Send | Broadcast | Close | Log
-
-
-UNLIMITED_RATE = 1e6  # the largest rate the protocol's limits field allows
-
-
-@dataclass
-class HostConfig:
-    host_nick: str = ""
-    max_clients: int = 256
-    max_rooms: int = 256
-    max_text: int = p.MAX_TEXT
-    handshake_timeout: float = 10.0
-    idle_timeout: float = 30.0
-    rate_burst: float = 30.0
-    rate_per_second: float = 10.0
-    control_burst: float = 5000.0  # e2e handshakes and keys: a 200-member room rekeying
-    control_per_second: float = 1000.0
-    max_data: int = p.MAX_DATA  # bytes of end-to-end ciphertext in one message
-    motd: str = ""
-
-
-@dataclass(eq=False, slots=True)
-class Participant:
-    conn: int
-    key: bytes
-    accepted_at: float
-    last_seen: float
-    nick: str = ""
-    registered_at: float = 0.0
-    rooms: dict[str, None] = field(default_factory=dict)  # casefolded names, ordered
-    bucket: TokenBucket | None = None  # room and private messages
-    control: TokenBucket | None = None  # end-to-end handshakes and key hand-outs
-
-    @property
-    def registered(self) -> bool:
-        return bool(self.nick)
-
-
-@dataclass(eq=False, slots=True)
-class Room:
-    name: str
-    members: dict[int, None] = field(default_factory=dict)  # conn ids, join order
-
-
-class HostCore:
+class HostCore(HostAdmin):
     """Routing state for one host; the same instance serves every transport."""
 
     def __init__(self, config: HostConfig, now: float) -> None:
@@ -99,6 +53,8 @@ class HostCore:
         self._peers: dict[int, Participant] = {}
         self._nicks: dict[str, int] = {}  # casefolded nick -> conn
         self._rooms: dict[str, Room] = {LOBBY: Room(LOBBY)}
+        self._local: set[int] = set()  # the host's own participant: never refused or kicked
+        self.moderation = Moderation(config.allow)
 
     # --- queries -----------------------------------------------------------------
 
@@ -126,24 +82,35 @@ class HostCore:
         """A transport connection opened; the handshake clock starts."""
         self._pending[conn] = now + self.config.handshake_timeout
 
-    def authenticated(self, conn: int, key: bytes, now: float) -> list[Action]:
+    def authenticated(
+        self, conn: int, key: bytes, now: float, *, local: bool = False
+    ) -> list[Action]:
         """The hop handshake completed: ``key`` is the peer's long-term identity.
 
+        A banned or uninvited key is refused here, before any packet of its is read.
         The registration clock keeps running from when the connection opened, so the
         handshake and hello together get ``handshake_timeout``, not twice that.
         """
         timeout = self.config.handshake_timeout
         opened = self._pending.pop(conn, now + timeout) - timeout
+        refusal = None if local else self.moderation.refusal(key, now)
+        if refusal is not None:
+            code, message = refusal
+            return [*self._fatal(conn, code, message), Log(f"refused {fingerprint(key)}: {code}")]
+        if local:
+            self._local.add(conn)
         self._peers[conn] = Participant(conn, key, accepted_at=opened, last_seen=now)
         return []
 
     def closed(self, conn: int, now: float, reason: str = "") -> list[Action]:
         """The connection is gone; tell the rooms it was in."""
         self._pending.pop(conn, None)
+        self._local.discard(conn)
         peer = self._peers.pop(conn, None)
         if peer is None or not peer.registered:
             return []
         del self._nicks[peer.nick.casefold()]
+        self.moderation.remember(peer.nick, peer.key)
         actions: list[Action] = []
         for key in reversed(peer.rooms):
             room = self._rooms[key]
@@ -256,7 +223,10 @@ class HostCore:
                     rejoined.append(name)
         users = tuple((self._peers[c].nick, self._peers[c].key) for c in lobby.members)
         limits = p.RateLimits(
-            self.config.rate_burst, self.config.rate_per_second, self.config.max_text
+            self.config.rate_burst,
+            self.config.rate_per_second,
+            self.config.max_text,
+            self.config.message_limit,
         )
         welcome = p.Welcome(
             peer.nick, self.config.host_nick, users, tuple(rejoined), self.config.motd, limits
@@ -312,10 +282,11 @@ class HostCore:
         return [Send(target, encode(relayed)), Send(peer.conn, encode(p.Ok(relay.id)))]
 
     def _too_long(self, peer: Participant, request: int, data: bytes) -> list[Action] | None:
-        if len(data) <= self.config.max_data:
+        limit = self.config.message_limit
+        if len(data) <= limit:
             return None
         return self._reply_error(
-            peer.conn, request, "too_long", f"messages are limited to {self.config.max_data} bytes"
+            peer.conn, request, "too_long", f"messages are limited to {limit} bytes"
         )
 
     def _enter(self, peer: Participant, name: str, actions: list[Action]) -> bool:

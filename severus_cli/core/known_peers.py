@@ -31,9 +31,11 @@ def _load(path: Path) -> dict[str, dict[str, dict[str, str]]]:
         raw = json.loads(path.read_bytes())
     except FileNotFoundError:
         return {}
-    except (OSError, ValueError) as error:
-        raise ConfigError(f"{path} is unreadable ({error}); delete it to start afresh") from None
-    hosts = raw.get("hosts") if isinstance(raw, dict) and raw.get("version") == 1 else None
+    except (OSError, ValueError, RecursionError) as error:
+        why = "nested too deeply" if isinstance(error, RecursionError) else str(error)[:120]
+        raise ConfigError(f"{path} is unreadable ({why}); delete it to start afresh") from None
+    version = raw.get("version") if isinstance(raw, dict) else None
+    hosts = raw.get("hosts") if type(version) is int and version == 1 else None
     if not isinstance(hosts, dict):
         raise ConfigError(f"{path} is not a known_peers file; delete it to start afresh")
     clean: dict[str, dict[str, dict[str, str]]] = {}

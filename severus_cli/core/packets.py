@@ -34,6 +34,7 @@ from severus_cli.errors import LocalProtocolError, RemoteProtocolError
 LOBBY = "lobby"
 MAX_TEXT = 16384  # characters in one message (checked by clients: the host sees ciphertext)
 MAX_DATA = 65000  # bytes of opaque end-to-end data in one seal or relay
+MIN_DATA = 512  # the lowest max_data a host may announce
 MAX_SHORT = 300  # reasons, error messages, client names
 MAX_PACKET = 65519
 
@@ -62,7 +63,7 @@ class Packet:
             if isinstance(value, tuple):
                 value = list(value)
             elif isinstance(value, RateLimits):
-                value = {"burst": value.burst, "rate": value.rate, "max_text": value.max_text}
+                value = value.to_wire()
             wire[field.name] = value
         return wire
 
@@ -74,6 +75,13 @@ class RateLimits:
     burst: float = 30.0  # messages sent at once
     rate: float = 10.0  # messages per second after that
     max_text: int = MAX_TEXT
+    max_data: int = MAX_DATA  # bytes of data in one seal or relay
+
+    def to_wire(self) -> dict[str, Any]:
+        wire: dict[str, Any] = {"burst": self.burst, "rate": self.rate, "max_text": self.max_text}
+        if self.max_data != MAX_DATA:  # optional: only a host with a lower limit sends it
+            wire["max_data"] = self.max_data
+        return wire
 
 
 @dataclass(frozen=True)
@@ -85,11 +93,12 @@ class Limits(Kind):
             burst = Float().check(value["burst"])
             rate = Float().check(value["rate"])
             max_text = Int(1, MAX_TEXT).check(value["max_text"])
+            max_data = Int(MIN_DATA, MAX_DATA).check(value.get("max_data", MAX_DATA))
         except KeyError as missing:
             raise ValueError(f"lacks {missing}") from None
         if not (1 <= burst <= 1e6 and 0.01 <= rate <= 1e6):
             raise ValueError("burst or rate out of range")
-        return RateLimits(burst, rate, max_text)
+        return RateLimits(burst, rate, max_text, max_data)
 
 
 # client -> host

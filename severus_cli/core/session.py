@@ -13,6 +13,7 @@ trusts that identity and calls :meth:`proceed`.
 from __future__ import annotations
 
 import enum
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,8 @@ from severus_cli.errors import LocalProtocolError, RemoteProtocolError
 
 PROTOCOL_VERSION = 1
 NOISE_NAME = b"Noise_XX_25519_ChaChaPoly_SHA256"
+NOISE_NAME_PSK = b"Noise_XXpsk0_25519_ChaChaPoly_SHA256"  # hosts with a join secret
+PSK_DOMAIN = b"severus/1 join secret\x00"
 MAX_PLAINTEXT = 65519  # noiseprotocol refuses ciphertext over 65,535 bytes
 KEY_SIZE = 32
 
@@ -30,6 +33,11 @@ KEY_SIZE = 32
 def make_prologue(cert_hash: bytes) -> bytes:
     """``b"severus/<version>\\0"`` followed by the 32-byte certificate hash."""
     return b"severus/%d\x00" % PROTOCOL_VERSION + cert_hash
+
+
+def join_psk(secret: bytes) -> bytes:
+    """The 32-byte Noise PSK for a join secret: SHA-256 of a domain string and the secret."""
+    return hashlib.sha256(PSK_DOMAIN + secret).digest()
 
 
 class Role(enum.Enum):
@@ -89,17 +97,28 @@ class HopSession:
     )
 
     def __init__(
-        self, role: Role, static_private: bytes, cert_hash: bytes, max_frame: int = MAX_FRAME
+        self,
+        role: Role,
+        static_private: bytes,
+        cert_hash: bytes,
+        max_frame: int = MAX_FRAME,
+        psk: bytes | None = None,
     ) -> None:
+        """``psk`` (from :func:`join_psk`) switches to ``Noise_XXpsk0``: without the same
+        secret the very first message fails, so a stranger never gets the host's reply."""
         if len(static_private) != KEY_SIZE or len(cert_hash) != 32:
             raise ValueError("static key and certificate hash must be 32 bytes")
+        if psk is not None and len(psk) != 32:
+            raise ValueError("the PSK must be 32 bytes")
         self.role = role
         self.peer_key: bytes | None = None
         self._decoder = FrameDecoder(max_frame)
         self._outbox = bytearray()
         self._state = _State.HANDSHAKE
         self._opened = False
-        noise = NoiseConnection.from_name(NOISE_NAME)
+        noise = NoiseConnection.from_name(NOISE_NAME if psk is None else NOISE_NAME_PSK)
+        if psk is not None:
+            noise.set_psks(psk)
         if role is Role.INITIATOR:
             noise.set_as_initiator()
         else:

@@ -17,6 +17,7 @@ from severus_cli.errors import (
     ConnectionLost,
     HandshakeTimeout,
     HostUnreachable,
+    JoinSecretRefused,
     RemoteProtocolError,
 )
 from severus_cli.net.tls import client_context, peer_cert_hash
@@ -80,9 +81,13 @@ class ClientLink:
         timeout: float = 10.0,
         on_close: Closer | None = None,
         path: str = "direct",
+        psk: bytes | None = None,
     ) -> ClientLink:
-        """Run the Noise handshake as initiator; ``verify`` may refuse the host."""
-        session = HopSession(Role.INITIATOR, static_private, cert_hash)
+        """Run the Noise handshake as initiator; ``verify`` may refuse the host.
+
+        ``psk`` is the join secret's key (:func:`~severus_cli.core.session.join_psk`).
+        """
+        session = HopSession(Role.INITIATOR, static_private, cert_hash, psk=psk)
         writer.write(session.data_to_send())
         try:
             async with asyncio.timeout(timeout):
@@ -140,7 +145,9 @@ async def _await_identity(reader: asyncio.StreamReader, session: HopSession) -> 
     while True:
         data = await reader.read(READ_CHUNK)
         if not data:
-            raise ConnectionLost("the host closed the connection during the handshake")
+            # A host closes right after our first message only when its Noise check of
+            # that message failed: the join secret (the PSK mixed into it) differs.
+            raise JoinSecretRefused()
         for event in session.receive_data(data):
             if isinstance(event, PeerIdentity):
                 return event

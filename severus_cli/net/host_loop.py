@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from severus_cli.core.host import Action as HostAction
-from severus_cli.core.host import Broadcast, Close, HostCore, Log, Send
-from severus_cli.core.session import HandshakeComplete, HopSession, Payload, Role
+from severus_cli.core.host import AdminResult, Broadcast, Close, HostCore, Log, Send
+from severus_cli.core.session import HandshakeComplete, HopSession, Payload, Role, join_psk
 from severus_cli.errors import LocalProtocolError, RemoteProtocolError
 
 
@@ -55,7 +55,9 @@ class HostLoop:
         log: Callable[[str], None] = lambda text: None,
         clock: Callable[[], float] = time.time,
         trace: Callable[[bytes], None] | None = None,
+        secret: bytes | None = None,
     ) -> None:
+        """``secret``: the join secret; without it a peer's first handshake message fails."""
         self.core = core
         self.traffic = Traffic()
         self._static = static_private
@@ -65,6 +67,7 @@ class HostLoop:
         self._channels: dict[int, Channel] = {}
         self._next_conn = 1
         self._trace = trace  # sees every packet the host handles, after hop decryption
+        self._psk = join_psk(secret) if secret is not None else None
 
     @property
     def connection_count(self) -> int:
@@ -75,7 +78,13 @@ class HostLoop:
     def open(self, link: Link) -> int:
         """A transport connection (TLS already up) is ready for the hop handshake."""
         conn = self._new_conn()
-        session = HopSession(Role.RESPONDER, self._static, self._cert_hash)
+        session = HopSession(
+            Role.RESPONDER,
+            self._static,
+            self._cert_hash,
+            max_frame=self.core.config.max_frame,
+            psk=self._psk,
+        )
         self._channels[conn] = Channel(link, session)
         self.core.accept(conn, self._clock())
         return conn
@@ -86,7 +95,7 @@ class HostLoop:
         self._channels[conn] = Channel(_LocalLink(deliver), None)
         now = self._clock()
         self.core.accept(conn, now)
-        self._apply(self.core.authenticated(conn, key, now))
+        self._apply(self.core.authenticated(conn, key, now, local=True))
         return conn
 
     def local_packet(self, conn: int, payload: bytes) -> None:
@@ -137,6 +146,12 @@ class HostLoop:
         while True:
             await asyncio.sleep(interval)
             self.tick()
+
+    def admin(self, command: Callable[[HostCore, float], AdminResult]) -> AdminResult:
+        """Run a moderation command (``HostCore.kick`` ...) now and carry it out."""
+        result = command(self.core, self._clock())
+        self._apply(list(result.actions))
+        return result
 
     def shutdown(self, reason: str = "the host is shutting down") -> None:
         for conn in list(self._channels):

@@ -21,9 +21,12 @@ from aioquic.asyncio.server import QuicServer, serve
 from aioquic.quic import events
 from aioquic.quic.configuration import QuicConfiguration
 from aioquic.quic.connection import QuicConnection
+from aioquic.quic.packet import QuicErrorCode
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from severus_cli.core.host_types import MAX_BACKLOG
 from severus_cli.errors import HostUnreachable
+from severus_cli.net.guard import ConnectionGuard
 from severus_cli.net.host_loop import HostLoop
 from severus_cli.net.tls import ALPN
 
@@ -32,21 +35,67 @@ KEEPALIVE = 10.0
 CLOSE_GRACE = 1.0  # time for a final error packet to arrive before the connection closes
 
 
+def unacked_bytes(quic: QuicConnection, stream_id: int) -> int:
+    """Bytes written to a stream that the peer has not acknowledged yet: aioquic keeps
+    them all, so a peer that stops reading (or acknowledging) would grow this forever.
+    Reads aioquic internals (checked by a test); 0 if their shape ever changes."""
+    stream = getattr(quic, "_streams", {}).get(stream_id)
+    buffer = getattr(getattr(stream, "sender", None), "_buffer", None)
+    return len(buffer) if isinstance(buffer, bytearray) else 0
+
+
 class QuicHostProtocol(QuicConnectionProtocol):
     """One QUIC connection to the host: its first client stream is the hop session."""
 
-    def __init__(self, *args: Any, host_loop: HostLoop, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        host_loop: HostLoop,
+        guard: ConnectionGuard | None = None,
+        max_backlog: int = MAX_BACKLOG,
+        handshake_timeout: float = 10.0,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self._host = host_loop
+        self._guard = guard or ConnectionGuard(0)
+        self._max_backlog = max_backlog
+        self._handshake_timeout = handshake_timeout
+        self._slot: str | None = None
+        self._counted = False
+        self._deadline: asyncio.TimerHandle | None = None
         self._stream: int | None = None
         self._conn = 0
         self._ended = False
         self.peer = "?"
 
+    def datagram_received(self, data: bytes | str, addr: Any) -> None:
+        first = not self._counted
+        if first:  # the connection's first packet: count it, or refuse it
+            self._counted = True
+            self._slot = self._guard.acquire(str(addr[0]))
+        super().datagram_received(data, addr)
+        if first and self._slot is None:
+            self._refuse("too many connections from your address")
+        elif first:
+            self._deadline = self._loop.call_later(
+                self._handshake_timeout, self._refuse, "handshake timed out"
+            )
+
+    def _refuse(self, reason: str) -> None:
+        """Close a connection that has no hop session (yet)."""
+        if self._stream is None:
+            self._quic.close(error_code=QuicErrorCode.CONNECTION_REFUSED, reason_phrase=reason)
+            self.transmit()
+
     def quic_event_received(self, event: events.QuicEvent) -> None:
         if isinstance(event, events.StreamDataReceived):
             if self._stream is None:
+                if self._slot is None or self._quic._close_event is not None:
+                    return  # refused, or closing: no session for it
                 self._stream = event.stream_id
+                if self._deadline is not None:
+                    self._deadline.cancel()  # the host loop's own timeout takes over
                 address = self._quic._network_paths[0].addr if self._quic._network_paths else None
                 self.peer = f"quic {address[0]}:{address[1]}" if address else "quic ?"
                 self._conn = self._host.open(self)
@@ -58,6 +107,11 @@ class QuicHostProtocol(QuicConnectionProtocol):
                 self._end("disconnected")
         elif isinstance(event, events.ConnectionTerminated):
             self._end("connection lost")
+            if self._deadline is not None:
+                self._deadline.cancel()
+            if self._slot is not None:
+                self._guard.release(self._slot)
+                self._slot = None
 
     def _end(self, reason: str) -> None:
         if not self._ended and self._stream is not None:
@@ -67,6 +121,13 @@ class QuicHostProtocol(QuicConnectionProtocol):
     def write(self, data: bytes) -> None:
         if self._stream is not None and not self._ended:
             self._quic.send_stream_data(self._stream, data)
+            if unacked_bytes(self._quic, self._stream) > self._max_backlog:
+                self._end("too slow to keep up")
+                self._quic.close(
+                    error_code=QuicErrorCode.NO_ERROR, reason_phrase="too slow to keep up"
+                )
+                self.transmit()
+                return
             self._transmit_soon()
 
     def close(self, error_code: int = 0, reason_phrase: str = "") -> None:
@@ -81,16 +142,30 @@ class QuicHostProtocol(QuicConnectionProtocol):
 
 
 async def serve_quic(
-    host_loop: HostLoop, cert_file: Path, key_file: Path, bind: str | None, port: int
+    host_loop: HostLoop,
+    cert_file: Path,
+    key_file: Path,
+    bind: str | None,
+    port: int,
+    guard: ConnectionGuard | None = None,
 ) -> QuicServer:
     """Listen for QUIC connections on UDP ``port``; each one joins ``host_loop``."""
+    config = host_loop.core.config
+    shared = guard or ConnectionGuard(0)
     configuration = QuicConfiguration(
         is_client=False, alpn_protocols=[ALPN], idle_timeout=IDLE_TIMEOUT
     )
     configuration.load_cert_chain(str(cert_file), str(key_file))
 
     def create_protocol(*args: Any, **kwargs: Any) -> QuicHostProtocol:
-        return QuicHostProtocol(*args, host_loop=host_loop, **kwargs)
+        return QuicHostProtocol(
+            *args,
+            host_loop=host_loop,
+            guard=shared,
+            max_backlog=config.max_backlog,
+            handshake_timeout=config.handshake_timeout,
+            **kwargs,
+        )
 
     return await serve(
         bind or "::", port, configuration=configuration, create_protocol=create_protocol
@@ -126,6 +201,9 @@ class QuicClient:
     async def close(self) -> None:
         if self._keepalive is not None:
             self._keepalive.cancel()
+        waiter = self.protocol._connected_waiter  # aioquic fails it on close, even when
+        if waiter is not None:  # nobody awaits it any more: consume that failure
+            waiter.add_done_callback(lambda done: done.cancelled() or done.exception())
         self.protocol.close()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.protocol.wait_closed(), 1.0)

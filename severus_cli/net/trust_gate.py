@@ -42,6 +42,7 @@ class HostPolicy:
     expected: str | None = None  # --fingerprint: the key (or certificate) fingerprint
     remember: bool = True  # False for tickets: the ticket itself is the pin
     notices: list[str] = field(default_factory=list)
+    secret: bytes | None = None  # the host's join secret (from its ticket or --secret)
 
     @property
     def label(self) -> str:

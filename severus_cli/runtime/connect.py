@@ -8,10 +8,13 @@ from pathlib import Path
 
 from severus_cli.core.identity import Identity
 from severus_cli.core.identity_format import fingerprint
+from severus_cli.core.routes import RelayRoute, relay_routes
+from severus_cli.core.session import join_psk
 from severus_cli.core.ticket import Endpoint, decode_ticket, looks_like_ticket
 from severus_cli.core.trust import normalise_host
 from severus_cli.errors import (
     HostUnreachable,
+    RejectedError,
     SeverusError,
     TrustError,
     UnknownHostError,
@@ -35,18 +38,27 @@ def split_host(target: str) -> tuple[str, str, int]:
 
 
 def resolve_target(
-    target: str, mode: str | None, config_dir: Path, accept_new: bool, expected: str | None
+    target: str,
+    mode: str | None,
+    config_dir: Path,
+    accept_new: bool,
+    expected: str | None,
+    stun: str | None = None,
 ) -> tuple[list[Endpoint], HostPolicy]:
-    """A ticket or ``HOST[:PORT]`` -> where to connect and how to trust what answers."""
+    """A ticket or ``HOST[:PORT]`` -> where to connect and how to trust what answers.
+    A ticket's relay becomes one more route (``stun``: the STUN server it uses)."""
     if looks_like_ticket(target):
         ticket = decode_ticket(target)
         endpoints = [e for e in ticket.endpoints if mode is None or e.transport == _wire(mode)]
+        endpoints += relay_routes(ticket, mode, stun)
         if not endpoints:
             raise UsageError("the ticket lists no address for that mode")
         key_fp = fingerprint(ticket.key)
         if expected is not None and expected != key_fp:
             raise UsageError("--fingerprint does not match the host key in the ticket")
-        return endpoints, HostPolicy(config_dir, "ticket", expected=key_fp, remember=False)
+        policy = HostPolicy(config_dir, "ticket", expected=key_fp, remember=False)
+        policy.secret = ticket.secret
+        return endpoints, policy
     key, host, port = split_host(target)
     endpoint = Endpoint(_wire(mode or "direct"), host, port)
     return [endpoint], HostPolicy(config_dir, key, accept_new, expected)
@@ -60,6 +72,11 @@ async def open_link(
     identity: Identity, endpoint: Endpoint, policy: HostPolicy, timeout: float
 ) -> ClientLink:
     """One attempt: transport, TLS, Noise with the trust check."""
+    if isinstance(endpoint, RelayRoute):
+        from severus_cli.runtime.traverse import open_via_relay
+
+        return await open_via_relay(identity, endpoint, policy, timeout)
+    psk = join_psk(policy.secret) if policy.secret is not None else None
     if endpoint.transport == "quic":
         from severus_cli.net.quic import open_quic
 
@@ -74,6 +91,7 @@ async def open_link(
                 timeout,
                 on_close=client.close,
                 path="quic",
+                psk=psk,
             )
         except BaseException:
             await client.close()
@@ -82,7 +100,7 @@ async def open_link(
         return link
     reader, writer, cert_hash = await open_tcp(endpoint.host, endpoint.port, timeout)
     return await ClientLink.handshake(
-        reader, writer, cert_hash, identity.static_private, make_verifier(policy), timeout
+        reader, writer, cert_hash, identity.static_private, make_verifier(policy), timeout, psk=psk
     )
 
 
@@ -95,11 +113,12 @@ async def race(
         return await open_link(identity, endpoints[0], policy, timeout)
 
     async def attempt(index: int, endpoint: Endpoint) -> ClientLink:
-        await asyncio.sleep(index * STAGGER)
+        await asyncio.sleep(0 if isinstance(endpoint, RelayRoute) else index * STAGGER)
         return await open_link(identity, endpoint, policy, timeout)
 
     tasks = [asyncio.create_task(attempt(i, e)) for i, e in enumerate(endpoints)]
     failures: list[str] = []
+    refused: RejectedError | None = None
     winner: ClientLink | None = None
     try:
         for next_done in asyncio.as_completed(tasks):
@@ -108,6 +127,8 @@ async def race(
                 return winner
             except TrustError:
                 raise
+            except RejectedError as error:  # it answered, but will not have us
+                refused = error
             except SeverusError as error:
                 failures.append(error.message)
     finally:
@@ -116,6 +137,8 @@ async def race(
         for result in await asyncio.gather(*tasks, return_exceptions=True):
             if isinstance(result, ClientLink) and result is not winner:
                 await result.close()  # a slower address finished too: drop it
+    if refused is not None:
+        raise refused
     raise HostUnreachable("no address answered: " + "; ".join(failures))
 
 

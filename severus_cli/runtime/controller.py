@@ -7,12 +7,15 @@ in plain mode and in JSON mode: only the :class:`View` differs.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from severus_cli.core.client import ClientCore
 from severus_cli.core.events import DirectMessage, HostStats, Notice, UiEvent
 from severus_cli.net.participant import CoreAction
 from severus_cli.ui import input as cmd
+
+if TYPE_CHECKING:
+    from severus_cli.runtime.moderator import Moderator
 
 
 class Participant(Protocol):
@@ -33,6 +36,8 @@ class ChatController:
         view: View,
         stats: Callable[[float], HostStats] | None = None,
         clock: Callable[[], float] | None = None,
+        moderator: Moderator | None = None,
+        path: Callable[[], str] | None = None,
     ) -> None:
         import time
 
@@ -40,6 +45,8 @@ class ChatController:
         self.participant: Participant | None = None
         self.reply_to: str | None = None
         self._stats = stats
+        self._moderator = moderator  # only the host's own chat has one
+        self._path = path  # a joiner's: how it reaches the host (direct, punched, relayed)
         self._clock = clock or time.time
 
     def show(self, events: list[UiEvent]) -> None:
@@ -97,10 +104,17 @@ class ChatController:
             case cmd.Ping():
                 do(lambda core, now: core.ping(now))
             case cmd.Stats():
-                if self._stats is None:
+                if self._stats is None and self._path is not None:
+                    self._notice(f"path to the host: {self._path()}; /ping for the round trip")
+                elif self._stats is None:
                     self._notice("/stats is for the host; try /ping for your round trip")
                 else:
                     self.show([self._stats(self._clock())])
+            case cmd.Kick() | cmd.Ban() | cmd.ListBans() | cmd.Unban():
+                if self._moderator is None:
+                    self._notice("only the host can /kick, /ban and /unban", "error")
+                else:
+                    self.show(list(self._moderator.handle(intent)))
             case cmd.Help(topic=topic):
                 for text in cmd.help_lines(topic):
                     self._notice(text)

@@ -11,6 +11,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from severus_cli.core.client import ClientCore
 from severus_cli.core.events import HostStats
@@ -18,10 +19,15 @@ from severus_cli.core.host import HostConfig, HostCore
 from severus_cli.core.identity import Identity
 from severus_cli.core.ticket import Endpoint, Ticket
 from severus_cli.errors import TransportError
+from severus_cli.net.guard import ConnectionGuard
 from severus_cli.net.host_loop import HostLoop
 from severus_cli.net.participant import LocalParticipant
 from severus_cli.runtime.addresses import reachable_addresses
 from severus_cli.runtime.controller import ChatController, View
+from severus_cli.runtime.moderator import Moderator
+
+if TYPE_CHECKING:
+    from severus_cli.net.udp_nat import NatSocket
 
 TRACE_ENV = "SEVERUS_TRACE_PAYLOADS"
 
@@ -33,6 +39,9 @@ class HostOptions:
     nick: str
     config: HostConfig
     mode: str = "direct"  # or "quic"
+    secret: bytes | None = None  # the join secret, carried in the ticket
+    relay: str | None = None  # HOST:PORT of a relay to register with (severus relay)
+    stun: str | None = None  # HOST:PORT of a STUN server for finding our public UDP endpoint
 
 
 class Listener:
@@ -42,6 +51,7 @@ class Listener:
         self.transport = transport
         self.port = port
         self._close = close
+        self.nat: NatSocket | None = None  # QUIC socket that also does STUN and punching
 
     def close(self) -> None:
         self._close()
@@ -76,7 +86,12 @@ async def start_host(
     """Listen and return the running host loop; TransportError if the port is taken."""
     core = HostCore(options.config, time.time())
     host_loop = HostLoop(
-        core, identity.static_private, identity.cert_hash, log=log, trace=_payload_trace()
+        core,
+        identity.static_private,
+        identity.cert_hash,
+        log=log,
+        trace=_payload_trace(),
+        secret=options.secret,
     )
     try:
         listener = await _listen(host_loop, cert_file, key_file, options)
@@ -110,35 +125,57 @@ def _payload_trace() -> Callable[[bytes], None] | None:
 async def _listen(
     host_loop: HostLoop, cert_file: Path, key_file: Path, options: HostOptions
 ) -> Listener:
+    config = options.config
+    guard = ConnectionGuard(config.max_per_ip)
     if options.mode == "quic":
         from severus_cli.net.quic import serve_quic
 
         try:
-            quic = await serve_quic(host_loop, cert_file, key_file, options.bind, options.port)
+            quic = await serve_quic(
+                host_loop, cert_file, key_file, options.bind, options.port, guard
+            )
         except OSError:
             if options.bind is not None:
                 raise
-            quic = await serve_quic(host_loop, cert_file, key_file, "0.0.0.0", options.port)
+            quic = await serve_quic(host_loop, cert_file, key_file, "0.0.0.0", options.port, guard)
         port = quic._transport.get_extra_info("sockname")[1] if quic._transport else options.port
-        return Listener("quic", port, quic.close)
+        listener = Listener("quic", port, quic.close)
+        if options.relay or options.stun:
+            from severus_cli.net.udp_nat import NatSocket
+
+            listener.nat = NatSocket(quic)
+        return listener
     from severus_cli.net.tcp import serve_tcp
     from severus_cli.net.tls import server_context
 
     context = server_context(cert_file, key_file)
     server = await serve_tcp(
-        host_loop, context, options.bind, options.port, options.config.handshake_timeout
+        host_loop,
+        context,
+        options.bind,
+        options.port,
+        config.handshake_timeout,
+        guard,
+        config.max_backlog,
     )
     port = server.sockets[0].getsockname()[1] if server.sockets else options.port
     return Listener("tcp", port, server.close)
 
 
-def host_ticket(identity: Identity, listener: Listener, bind: str | None) -> Ticket:
-    """The ticket for this host: its keys and every address it can be reached at."""
+def host_ticket(
+    identity: Identity,
+    listener: Listener,
+    bind: str | None,
+    secret: bytes | None = None,
+    relay: str | None = None,
+) -> Ticket:
+    """The ticket for this host: its keys, every address it can be reached at, and the
+    join secret if it has one."""
     endpoints = tuple(
         Endpoint(listener.transport, address, listener.port)
         for address in reachable_addresses(bind)
     )
-    return Ticket(identity.static_public, identity.cert_hash, endpoints)
+    return Ticket(identity.static_public, identity.cert_hash, endpoints, relay, secret)
 
 
 async def run_host_chat(
@@ -160,7 +197,7 @@ async def run_host_chat(
             now, routing.participant_count, routing.room_count, rate_in, rate_out, now - started
         )
 
-    controller = ChatController(view, stats)
+    controller = ChatController(view, stats, moderator=Moderator(host_loop))
     participant = LocalParticipant(core, host_loop, identity.static_public, controller.show)
     controller.participant = participant
     timers = asyncio.create_task(_timers(host_loop, meter))

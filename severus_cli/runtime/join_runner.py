@@ -18,6 +18,7 @@ from severus_cli.core.events import Notice
 from severus_cli.core.identity import Identity
 from severus_cli.core.known_peers import KnownPeers
 from severus_cli.core.packets import LOBBY
+from severus_cli.core.routes import describe_path
 from severus_cli.core.ticket import Endpoint
 from severus_cli.errors import ConnectionLost, RejectedError, TransportError
 from severus_cli.net.client_link import ClientLink
@@ -58,7 +59,7 @@ async def run_join(
         rooms=lambda: current.core.rooms.values(),
         prompt=lambda: f"[{current.core.current_room}] {current.core.nick}> ",
     )
-    controller = ChatController(ui)
+    controller = ChatController(ui, path=lambda: describe_path(link.path))
     if peers.problem:
         policy.notices.append(f"known peers are not checked this time: {peers.problem}")
     for text in policy.notices:
@@ -72,7 +73,7 @@ async def run_join(
             if typing is None:  # lines typed (or piped) early wait for the welcome
                 typing = asyncio.create_task(_read_input(controller, ui.read_lines()))
             if link.path != "direct":
-                controller.show([Notice(time.time(), f"connected over {link.path}")])
+                controller.show([Notice(time.time(), f"connected over {describe_path(link.path)}")])
             session = asyncio.create_task(participant.run())
             await asyncio.wait({session, typing}, return_when=asyncio.FIRST_COMPLETED)
             if typing.done():

@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
 
+from severus_cli.core.moderation import looks_like_duration, parse_duration
+from severus_cli.errors import UsageError
+
 
 @dataclass(frozen=True, slots=True)
 class Say:
@@ -77,6 +80,34 @@ class Stats:
 
 
 @dataclass(frozen=True, slots=True)
+class Kick:
+    """Host only: disconnect ``nick`` (they may come back)."""
+
+    nick: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Ban:
+    """Host only: refuse the key of ``target`` (a nick or a fingerprint) for
+    ``seconds`` (None: until the host stops)."""
+
+    target: str
+    seconds: float | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ListBans:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Unban:
+    target: str
+
+
+@dataclass(frozen=True, slots=True)
 class Help:
     """Show help; ``topic`` is a command name without '/', or ""."""
 
@@ -120,6 +151,10 @@ Intent = (
     | Verify
     | Ping
     | Stats
+    | Kick
+    | Ban
+    | ListBans
+    | Unban
     | Help
     | Clear
     | Quit
@@ -151,7 +186,17 @@ COMMANDS: tuple[Command, ...] = (
     Command("whois", (), "NICK", "fingerprint, rooms and connection time of NICK"),
     Command("verify", (), "NICK", "safety code to compare with NICK out of band"),
     Command("ping", (), "", "round-trip time to the host"),
-    Command("stats", (), "", "host only: clients, rooms, traffic, uptime"),
+    Command("stats", (), "", "host only: clients, rooms, traffic, uptime (joiner: path)"),
+    Command("kick", (), "NICK [REASON]", "host only: disconnect NICK (they may come back)"),
+    Command(
+        "ban",
+        (),
+        "NICK|KEY [TIME] [REASON]",
+        "host only: refuse NICK's key (or SHA256:...) for TIME (10m, 2h, 1d; default: "
+        "until the host stops)",
+    ),
+    Command("bans", (), "", "host only: the bans in force"),
+    Command("unban", (), "NICK|KEY", "host only: lift a ban"),
     Command("clear", (), "", "clear the screen"),
     Command("help", (), "[COMMAND]", "this list, or help for one command"),
     Command("quit", ("exit", "q"), "", "disconnect and leave (Ctrl-D works too)"),
@@ -264,8 +309,34 @@ def _parse_command(cmd: Command, rest: str, reply_to: str | None) -> Intent:
             return Verify(_nick_arg(words[0]))
         case "help":
             return Help(words[0].removeprefix("/").casefold() if words else "")
+        case "kick":
+            if not words:
+                return _bad(cmd, "Kick whom?")
+            return Kick(_nick_arg(words[0]), _split_word(rest)[2])
+        case "ban":
+            return _ban(cmd, rest)
+        case "unban":
+            if len(words) != 1:
+                return _bad(cmd, "Unban whom?")
+            return Unban(_nick_arg(words[0]))
         case _:
             return _NO_ARGS[cmd.name]
+
+
+def _ban(cmd: Command, rest: str) -> Intent:
+    target, _, after = _split_word(rest)
+    if not target:
+        return _bad(cmd, "Ban whom?")
+    seconds: float | None = None
+    first, _, reason = _split_word(after)
+    if first and looks_like_duration(first):
+        try:
+            seconds = parse_duration(first)
+        except UsageError as error:
+            return _bad(cmd, error.message)
+    else:
+        reason = after
+    return Ban(_nick_arg(target), seconds, reason)
 
 
 _NO_ARGS: dict[str, Intent] = {
@@ -274,6 +345,7 @@ _NO_ARGS: dict[str, Intent] = {
     "rooms": ListRooms(),
     "ping": Ping(),
     "stats": Stats(),
+    "bans": ListBans(),
     "clear": Clear(),
     "quit": Quit(),
 }

@@ -49,26 +49,31 @@ class _Pending:
 
 
 class Keyring:
-    def __init__(self, static_private: bytes, own_key: bytes) -> None:
+    def __init__(self, static_private: bytes, own_key: bytes, own_nick: str = "") -> None:
         self.own_key = own_key
-        self._pairwise = Pairwise(static_private, own_key)
-        self._nicks: dict[bytes, str] = {}  # identity key -> nick
+        self._pairwise = Pairwise(static_private, own_key, own_nick.casefold())
+        self._names: dict[str, str] = {}  # casefolded nick -> nick, for addressing relays
         self._own: dict[str, OwnSenderKey] = {}  # casefolded room -> our key
-        self._theirs: dict[tuple[bytes, str], dict[bytes, PeerSenderKey]] = {}
+        # (sender key, casefolded sender nick, casefolded room) -> epoch id -> key
+        self._theirs: dict[tuple[bytes, str, str], dict[bytes, PeerSenderKey]] = {}
         self._pending: deque[_Pending] = deque()
         self._forged: list[str] = []  # nicks whose held messages turned out forged
 
     # --- who is who ----------------------------------------------------------------
 
     def peer_joined(self, nick: str, key: bytes) -> None:
-        self._nicks[key] = nick
+        self._names[nick.casefold()] = nick
 
-    def peer_left(self, key: bytes) -> None:
-        """Forget everything about a participant who disconnected."""
-        self._nicks.pop(key, None)
-        self._pairwise.forget(key)
-        for slot in [slot for slot in self._theirs if slot[0] == key]:
+    def peer_left(self, key: bytes, nick: str = "") -> None:
+        """Forget everything about a participant who disconnected (every nick of that key
+        when ``nick`` is not given)."""
+        tags = [nick.casefold()] if nick else [t for t in self._names]
+        for tag in tags:
+            self._pairwise.forget(key, tag)
+        for slot in [s for s in self._theirs if s[0] == key and (not nick or s[1] == tags[0])]:
             del self._theirs[slot]
+        for own in self._own.values():
+            own.shared_with -= {(key, tag) for tag in tags}
 
     def membership_changed(self, room: str) -> None:
         """Someone joined or left ``room``: our next message there starts a new epoch."""
@@ -77,7 +82,7 @@ class Keyring:
     def left_room(self, room: str) -> None:
         folded = room.casefold()
         self._own.pop(folded, None)
-        for slot in [slot for slot in self._theirs if slot[1] == folded]:
+        for slot in [slot for slot in self._theirs if slot[2] == folded]:
             del self._theirs[slot]
 
     @property
@@ -97,19 +102,22 @@ class Keyring:
             own = self._own[folded] = OwnSenderKey(room)
         relays: list[Relay] = []
         gift = wire.encode_gift(own.distribution())
+        own_tag = self._pairwise.own_tag
         for nick, key in members:
-            if key != self.own_key and key not in own.shared_with:
-                self._nicks[key] = nick
-                relays += self._relays(self._pairwise.send(key, "key", gift))
-                own.shared_with.add(key)
+            tag = nick.casefold()
+            if (key, tag) != (self.own_key, own_tag) and (key, tag) not in own.shared_with:
+                self._names[tag] = nick
+                relays += self._relays(self._pairwise.send(key, "key", gift, tag))
+                own.shared_with.add((key, tag))
         return relays, own.seal(self.own_key, wire.encode_body(body))
 
     def direct(self, nick: str, key: bytes, body: wire.ChatBody) -> list[Relay]:
-        self._nicks[key] = nick
-        return self._relays(self._pairwise.send(key, "dm", wire.encode_direct(body)))
+        tag = nick.casefold()
+        self._names[tag] = nick
+        return self._relays(self._pairwise.send(key, "dm", wire.encode_direct(body), tag))
 
     def _relays(self, outgoing: list[Outgoing]) -> list[Relay]:
-        return [Relay(self._nicks[o.peer], o.kind, o.data) for o in outgoing]
+        return [Relay(self._names.get(o.tag, o.tag), o.kind, o.data) for o in outgoing]
 
     # --- receiving -----------------------------------------------------------------
 
@@ -117,20 +125,21 @@ class Keyring:
         self, nick: str, key: bytes, kind: str, data: bytes, now: float
     ) -> tuple[list[Heard], list[Relay]]:
         """A blob from ``nick`` (whose roster key is ``key``)."""
-        self._nicks[key] = nick
-        payloads, replies = self._pairwise.receive(key, kind, data)
+        tag = nick.casefold()
+        self._names[tag] = nick
+        payloads, replies = self._pairwise.receive(key, kind, data, tag)
         heard: list[Heard] = []
         for payload in payloads:
             item = wire.decode_pairwise(payload)
             if isinstance(item, wire.ChatBody):
                 heard.append(Heard(nick, None, item, now))
             else:
-                self._store_gift(key, item)
-                heard += self._retry_pending(key)
+                self._store_gift(key, tag, item)
+                heard += self._retry_pending(key, tag)
         return heard, self._relays(replies)
 
-    def _store_gift(self, sender: bytes, gift: wire.SenderKeyGift) -> None:
-        epochs = self._theirs.setdefault((sender, gift.room.casefold()), {})
+    def _store_gift(self, sender: bytes, tag: str, gift: wire.SenderKeyGift) -> None:
+        epochs = self._theirs.setdefault((sender, tag, gift.room.casefold()), {})
         epochs[gift.epoch] = PeerSenderKey.from_gift(sender, gift)
         while len(epochs) > KEEP_EPOCHS:
             del epochs[next(iter(epochs))]
@@ -140,7 +149,8 @@ class Keyring:
     ) -> Heard | None:
         """A room message; None while its key has not arrived yet (it is kept a while)."""
         envelope = wire.decode_sealed(data)
-        sender_key = self._theirs.get((key, room.casefold()), {}).get(envelope.epoch)
+        slot = (key, nick.casefold(), room.casefold())
+        sender_key = self._theirs.get(slot, {}).get(envelope.epoch)
         if sender_key is None:
             if len(self._pending) >= MAX_PENDING:
                 self._pending.popleft()
@@ -149,14 +159,14 @@ class Keyring:
         body = wire.decode_body(sender_key.open(envelope))
         return Heard(nick, room, body, ts)
 
-    def _retry_pending(self, sender: bytes) -> list[Heard]:
+    def _retry_pending(self, sender: bytes, tag: str) -> list[Heard]:
         heard: list[Heard] = []
         waiting = list(self._pending)
         self._pending.clear()
         for item in waiting:
-            slot = self._theirs.get((sender, item.room.casefold()), {})
+            slot = self._theirs.get((sender, tag, item.room.casefold()), {})
             key = slot.get(item.sealed.epoch)
-            if key is None or self._nicks.get(sender) != item.nick:
+            if key is None or item.nick.casefold() != tag:
                 self._pending.append(item)
                 continue
             try:

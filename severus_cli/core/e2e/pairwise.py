@@ -4,7 +4,9 @@ Sans-IO: :meth:`Pairwise.send` and :meth:`Pairwise.receive` return the blobs to 
 A session starts on first use; payloads wait until it is open. When both sides start
 at once, the side with the smaller identity key stays initiator and the other answers.
 Each side checks that the key which completed the handshake is the key the roster gives
-for that nick, so a host that swaps keys or senders is caught.
+for that nick, so a host that swaps keys or senders is caught. Sessions are per (key, nick)
+``tag``: one identity may be connected twice under two nicks (a chat and a ``send`` from
+the same machine), and each is its own participant.
 """
 
 from __future__ import annotations
@@ -31,16 +33,18 @@ class Stage(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class Outgoing:
-    """A blob to relay to the participant with identity key ``peer``."""
+    """A blob to relay to the participant with identity key ``peer`` (and nick ``tag``)."""
 
     peer: bytes
     kind: str  # "hs" for handshake messages; otherwise the payload's kind ("dm", "key")
     data: bytes
+    tag: str = ""
 
 
 @dataclass(eq=False)
 class _Channel:
     peer: bytes
+    tag: str
     stage: Stage
     noise: NoiseConnection
     state: Any  # the handshake state, kept to read the peer's static key
@@ -55,13 +59,14 @@ def _prologue(a: bytes, b: bytes) -> bytes:
 class Pairwise:
     """Every pairwise session of one participant."""
 
-    def __init__(self, static_private: bytes, own_key: bytes) -> None:
+    def __init__(self, static_private: bytes, own_key: bytes, own_tag: str = "") -> None:
         self._private = static_private
         self._own = own_key
-        self._channels: dict[bytes, _Channel] = {}
+        self.own_tag = own_tag
+        self._channels: dict[tuple[bytes, str], _Channel] = {}
 
-    def is_open(self, peer: bytes) -> bool:
-        channel = self._channels.get(peer)
+    def is_open(self, peer: bytes, tag: str = "") -> bool:
+        channel = self._channels.get((peer, tag))
         return channel is not None and channel.stage is Stage.OPEN
 
     @property
@@ -69,11 +74,11 @@ class Pairwise:
         """Payloads waiting for their session to open."""
         return sum(len(channel.queue) for channel in self._channels.values())
 
-    def forget(self, peer: bytes) -> None:
+    def forget(self, peer: bytes, tag: str = "") -> None:
         """The peer left: its session ends (a new one starts if it comes back)."""
-        self._channels.pop(peer, None)
+        self._channels.pop((peer, tag), None)
 
-    def _new(self, peer: bytes, initiator: bool) -> _Channel:
+    def _new(self, peer: bytes, tag: str, initiator: bool) -> _Channel:
         noise = NoiseConnection.from_name(NOISE_NAME)
         if initiator:
             noise.set_as_initiator()
@@ -83,34 +88,39 @@ class Pairwise:
         noise.set_prologue(_prologue(self._own, peer))
         noise.start_handshake()
         stage = Stage.INITIATED if initiator else Stage.RESPONDED
-        return _Channel(peer, stage, noise, noise.noise_protocol.handshake_state)
+        return _Channel(peer, tag, stage, noise, noise.noise_protocol.handshake_state)
 
-    def send(self, peer: bytes, kind: str, payload: bytes) -> list[Outgoing]:
+    def send(self, peer: bytes, kind: str, payload: bytes, tag: str = "") -> list[Outgoing]:
         """Encrypt ``payload`` for ``peer``, starting a session if there is none."""
         if len(payload) > MAX_PAYLOAD:
             raise ValueError("payload too large")
-        channel = self._channels.get(peer)
+        slot = (peer, tag)
+        channel = self._channels.get(slot)
         if channel is not None and channel.stage is Stage.OPEN:
-            return [Outgoing(peer, kind, channel.noise.encrypt(payload))]
+            return [Outgoing(peer, kind, channel.noise.encrypt(payload), tag)]
         out: list[Outgoing] = []
         if channel is None:
-            channel = self._channels[peer] = self._new(peer, initiator=True)
-            out.append(Outgoing(peer, HANDSHAKE, b"\x01" + channel.noise.write_message(b"")))
+            channel = self._channels[slot] = self._new(peer, tag, initiator=True)
+            hello = b"\x01" + channel.noise.write_message(b"")
+            out.append(Outgoing(peer, HANDSHAKE, hello, tag))
         if len(channel.queue) >= MAX_QUEUED:
             raise RemoteProtocolError("the peer does not answer our handshake", "e2e_stalled")
         channel.queue.append((kind, payload))
         return out
 
-    def receive(self, peer: bytes, kind: str, data: bytes) -> tuple[list[bytes], list[Outgoing]]:
+    def receive(
+        self, peer: bytes, kind: str, data: bytes, tag: str = ""
+    ) -> tuple[list[bytes], list[Outgoing]]:
         """Handle a relayed blob from ``peer``: (decrypted payloads, blobs to send back).
 
         Raises RemoteProtocolError (codes ``e2e_*``) for anything that does not decrypt
         or authenticate; the session with that peer is then dropped.
         """
+        slot = (peer, tag)
         try:
             if kind == HANDSHAKE:
-                return [], self._handshake(peer, data)
-            channel = self._channels.get(peer)
+                return [], self._handshake(peer, tag, data)
+            channel = self._channels.get(slot)
             if channel is None or channel.stage is not Stage.OPEN:
                 raise RemoteProtocolError("a private message without a session", "e2e_nosession")
             try:
@@ -121,26 +131,29 @@ class Pairwise:
                     "e2e_forged",
                 ) from None
         except RemoteProtocolError:
-            self._channels.pop(peer, None)
+            self._channels.pop(slot, None)
             raise
 
-    def _handshake(self, peer: bytes, data: bytes) -> list[Outgoing]:
+    def _handshake(self, peer: bytes, tag: str, data: bytes) -> list[Outgoing]:
         if not data:
             raise RemoteProtocolError("an empty handshake message", "e2e_bad")
         step, body = data[0], data[1:]
-        channel = self._channels.get(peer)
+        slot = (peer, tag)
+        channel = self._channels.get(slot)
         if step == 1:
-            if channel is not None and channel.stage is Stage.INITIATED and self._own < peer:
+            ours_wins = (self._own, self.own_tag) < (peer, tag)
+            if channel is not None and channel.stage is Stage.INITIATED and ours_wins:
                 return []  # both started: ours wins, they will answer it
             queue = channel.queue if channel is not None else []
-            channel = self._channels[peer] = self._new(peer, initiator=False)
+            channel = self._channels[slot] = self._new(peer, tag, initiator=False)
             channel.queue = queue
             self._read(channel, body)
-            return [Outgoing(peer, HANDSHAKE, b"\x02" + channel.noise.write_message(b""))]
+            answer = b"\x02" + channel.noise.write_message(b"")
+            return [Outgoing(peer, HANDSHAKE, answer, tag)]
         if step == 2 and channel is not None and channel.stage is Stage.INITIATED:
             self._read(channel, body)
             self._check_peer(channel)
-            reply = Outgoing(peer, HANDSHAKE, b"\x03" + channel.noise.write_message(b""))
+            reply = Outgoing(peer, HANDSHAKE, b"\x03" + channel.noise.write_message(b""), tag)
             return [reply, *self._open(channel)]
         if step == 3 and channel is not None and channel.stage is Stage.RESPONDED:
             self._read(channel, body)
@@ -168,4 +181,4 @@ class Pairwise:
         channel.stage = Stage.OPEN
         channel.state = None
         queued, channel.queue = channel.queue, []
-        return [Outgoing(channel.peer, k, channel.noise.encrypt(p)) for k, p in queued]
+        return [Outgoing(channel.peer, k, channel.noise.encrypt(p), channel.tag) for k, p in queued]

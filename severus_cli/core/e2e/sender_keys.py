@@ -55,7 +55,7 @@ class OwnSenderKey:
     chain: bytes = field(default_factory=lambda: os.urandom(32))
     signer: Ed25519PrivateKey = field(default_factory=Ed25519PrivateKey.generate)
     counter: int = 0
-    shared_with: set[bytes] = field(default_factory=set)  # identity keys given this epoch
+    shared_with: set[tuple[bytes, str]] = field(default_factory=set)  # (key, nick) given it
 
     def distribution(self) -> wire.SenderKeyGift:
         """The current state, to hand to a member over a pairwise session."""

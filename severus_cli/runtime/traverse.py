@@ -1,0 +1,189 @@
+"""Reaching a host through its relay: hole punching raced against relaying.
+
+One control connection to the relay serves both: the participant learns its public
+UDP endpoint by STUN from a fresh socket, asks the relay to have the host punch
+towards it (and learns the host's endpoint in return), punches too, then runs QUIC
+from that same socket. If that has not finished after a short head start, or has
+failed, it also ``dial``s on the control connection and runs TLS + Noise with the
+host inside the relayed pipe. The first hop session to complete wins; either way the
+host proves the key from the ticket, so neither path needs trusting the relay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+from severus_cli.core.identity import Identity
+from severus_cli.core.relay_link import parse_hostport
+from severus_cli.core.relay_packets import Address, Peer, PunchRequest
+from severus_cli.core.routes import RelayRoute
+from severus_cli.core.session import join_psk
+from severus_cli.errors import HostUnreachable, SeverusError, TrustError
+from severus_cli.net.client_link import ClientLink, Verify
+from severus_cli.net.relay_client import RelayChannel, start_relayed_tls
+from severus_cli.net.trust_gate import HostPolicy, make_verifier
+
+HEAD_START = 1.0  # seconds punching gets before the relayed path starts as well
+PUNCH_WAIT = 1.5  # seconds to hear the host's punches before giving up on punching
+STUN_WAIT = 2.0
+
+
+async def open_via_relay(
+    identity: Identity, route: RelayRoute, policy: HostPolicy, timeout: float
+) -> ClientLink:
+    """A trusted hop session over the best path the relay can arrange."""
+    verify = make_verifier(policy)
+    psk = join_psk(policy.secret) if policy.secret is not None else None
+    channel = await RelayChannel.open(route.host, route.port, identity.static_private, timeout)
+    sock: socket.socket | None = None
+    tasks: dict[asyncio.Task[ClientLink], str] = {}
+    winner: ClientLink | None = None
+    try:
+        async with asyncio.timeout(timeout):
+            punch = await _ask_to_punch(channel, route) if route.punch else None
+            if punch is not None:
+                sock, peer = punch
+                tasks[asyncio.create_task(_punched(identity, sock, peer, verify, timeout, psk))] = (
+                    "punching"
+                )
+            winner = await _first(tasks, channel, identity, route, verify, timeout, psk)
+            return winner
+    except TimeoutError:
+        raise HostUnreachable(f"no path through {route} within {timeout:g} s") from None
+    finally:
+        for task in tasks:
+            task.cancel()
+        for result in await asyncio.gather(*tasks, return_exceptions=True):
+            if isinstance(result, ClientLink) and result is not winner:
+                await result.close()
+        if sock is not None and (winner is None or winner.path != "punched"):
+            sock.close()
+        if winner is None or winner.path != "relayed":
+            await channel.close()
+
+
+async def _first(
+    tasks: dict[asyncio.Task[ClientLink], str],
+    channel: RelayChannel,
+    identity: Identity,
+    route: RelayRoute,
+    verify: Verify,
+    timeout: float,
+    psk: bytes | None,
+) -> ClientLink:
+    """Wait for the first path to succeed, starting the relayed one after the head
+    start or as soon as punching has failed."""
+    loop = asyncio.get_running_loop()
+    relay_at = loop.time() + HEAD_START
+    failures: list[str] = []
+    pending = set(tasks)
+    relayed = False
+    while True:
+        if not relayed and (not pending or loop.time() >= relay_at):
+            relayed = True
+            task = asyncio.create_task(_relayed(identity, channel, route.key, verify, timeout, psk))
+            tasks[task] = "relaying"
+            pending.add(task)
+        if not pending:
+            raise HostUnreachable(f"{route}: " + "; ".join(failures))
+        wait = None if relayed else max(0.0, relay_at - loop.time())
+        done, pending = await asyncio.wait(
+            pending, timeout=wait, return_when=asyncio.FIRST_COMPLETED
+        )
+        for task in done:
+            error = task.exception()
+            if error is None:
+                return task.result()
+            if isinstance(error, TrustError) or not isinstance(error, SeverusError):
+                raise error
+            failures.append(f"{tasks[task]}: {error.message}")
+
+
+async def _ask_to_punch(
+    channel: RelayChannel, route: RelayRoute
+) -> tuple[socket.socket, Address] | None:
+    """Learn our public endpoint and the host's; None when punching cannot work."""
+    from severus_cli.net.udp_nat import socket_binding
+
+    stun_host, stun_port = parse_hostport(route.stun) if route.stun else (route.host, route.port)
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(
+            stun_host, stun_port, type=socket.SOCK_DGRAM
+        )
+    except OSError:
+        return None
+    family, _, _, _, address = infos[0]
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        sock.setblocking(False)
+        sock.bind(("::", 0) if family == socket.AF_INET6 else ("0.0.0.0", 0))
+        mine = await socket_binding(sock, (str(address[0]), stun_port), STUN_WAIT)
+    except (OSError, TimeoutError):
+        sock.close()
+        return None
+    try:
+        channel.send(PunchRequest(route.key, mine))
+        answer = await channel.receive()  # a fatal refusal (no such host) ends it all
+    except BaseException:
+        sock.close()
+        raise
+    peer = answer.udp if isinstance(answer, Peer) else None  # else rate limited
+    if peer is None or (":" in peer[0]) != (family == socket.AF_INET6):
+        sock.close()
+        return None
+    return sock, peer
+
+
+async def _punched(
+    identity: Identity,
+    sock: socket.socket,
+    peer: Address,
+    verify: Verify,
+    timeout: float,
+    psk: bytes | None,
+) -> ClientLink:
+    from severus_cli.net.quic import open_quic
+    from severus_cli.net.udp_nat import punch_socket
+
+    if not await punch_socket(sock, peer, PUNCH_WAIT):
+        raise HostUnreachable("no answer to our punches (a symmetric NAT on either side?)")
+    reader, writer, client = await open_quic(peer[0], peer[1], timeout, sock=sock)
+    try:
+        link = await ClientLink.handshake(
+            reader,
+            writer,
+            client.cert_hash(),
+            identity.static_private,
+            verify,
+            timeout,
+            on_close=client.close,
+            path="punched",
+            psk=psk,
+        )
+    except BaseException:
+        await client.close()
+        raise
+    client.start_keepalive(link.close)
+    return link
+
+
+async def _relayed(
+    identity: Identity,
+    channel: RelayChannel,
+    key: bytes,
+    verify: Verify,
+    timeout: float,
+    psk: bytes | None,
+) -> ClientLink:
+    reader, writer, cert_hash = await start_relayed_tls(channel, key)
+    return await ClientLink.handshake(
+        reader,
+        writer,
+        cert_hash,
+        identity.static_private,
+        verify,
+        timeout,
+        path="relayed",
+        psk=psk,
+    )
