@@ -134,6 +134,25 @@ def test_later_participants_see_the_roster_and_others_see_them_join() -> None:
     assert got[1] == got[2] == [p.Joined("carol", "lobby", 3, key_for(3))]
 
 
+def test_a_lobby_too_big_for_one_packet_comes_in_roster_pages() -> None:
+    host = Host(max_clients=1300)
+    total = p.ROSTER_PAGE * 2 + 7
+    for conn in range(1, total):
+        host.core.accept(conn, host.now)
+        host.core.authenticated(conn, bytes([conn % 256, conn // 256]) * 16, host.now)
+        host.receive(conn, p.Hello(f"user-with-a-long-nick-{conn:08d}", "test", ()))
+    host.core.accept(total, host.now)
+    host.core.authenticated(total, key_for(7), host.now)
+    got = packets_for(host.receive(total, p.Hello("last", "test", ())))[total]
+    welcome, *pages = got
+    assert isinstance(welcome, p.Welcome)
+    assert [type(page) for page in pages] == [p.Roster, p.Roster]
+    users = list(welcome.users) + [u for page in pages for u in page.users]  # type: ignore[attr-defined]
+    assert len(users) == total
+    assert users[-1] == ("last", key_for(7))
+    assert len({nick for nick, _ in users}) == total
+
+
 def test_hello_can_rejoin_rooms() -> None:
     host = Host()
     host.join(1, "ana", rooms=("rust",))

@@ -62,6 +62,7 @@ EXAMPLES: list[p.Packet] = [
         p.RateLimits(5.0, 2.5, 100),
     ),
     p.Welcome("bob", "", (("bob", KEY),)),
+    p.Roster((("cy", KEY), ("dee", KEY))),
     p.Ok(9),
     p.Error(9, "no_such_nick", "nobody is called eve", False),
     p.Error(None, "nick_taken", "the nick bob is taken", True),

@@ -309,6 +309,12 @@ class ClientCore:
             out.append(ev.Notice(now, packet.motd))
         return out
 
+    def _on_roster(self, packet: p.Roster, now: float) -> list[ev.UiEvent]:
+        out: list[ev.UiEvent] = []
+        for nick, key in packet.users:
+            out += self._meet(nick, key, now)
+        return out
+
     def _on_ok(self, packet: p.Ok, now: float) -> list[ev.UiEvent]:
         self._pending.pop(packet.id, None)
         return []

@@ -228,10 +228,15 @@ class HostCore(HostAdmin):
             self.config.max_text,
             self.config.message_limit,
         )
+        # A big lobby does not fit one packet: the welcome carries the first page of the
+        # roster and `roster` packets the rest, before anything else is sent.
+        pages = [users[i : i + p.ROSTER_PAGE] for i in range(0, len(users), p.ROSTER_PAGE)]
         welcome = p.Welcome(
-            peer.nick, self.config.host_nick, users, tuple(rejoined), self.config.motd, limits
+            peer.nick, self.config.host_nick, pages[0], tuple(rejoined), self.config.motd, limits
         )
-        actions.insert(0, Send(peer.conn, encode(welcome)))
+        sends: list[Action] = [Send(peer.conn, encode(welcome))]
+        sends += [Send(peer.conn, encode(p.Roster(page))) for page in pages[1:]]
+        actions[:0] = sends
         actions.append(Log(f"{peer.nick} joined"))
         return actions
 

@@ -33,6 +33,7 @@ from severus_cli.errors import LocalProtocolError, RemoteProtocolError
 
 LOBBY = "lobby"
 MAX_TEXT = 16384  # characters in one message (checked by clients: the host sees ciphertext)
+ROSTER_PAGE = 500  # (nick, key) pairs per welcome or roster packet: fits with 32-char nicks
 MAX_DATA = 65000  # bytes of opaque end-to-end data in one seal or relay
 MIN_DATA = 512  # the lowest max_data a host may announce
 MAX_SHORT = 300  # reasons, error messages, client names
@@ -198,7 +199,7 @@ class Welcome(Packet):
     SCHEMA = {
         "nick": Name(),
         "host": Text(32),
-        "users": ListOf(Pair(Name(), Blob(32))),
+        "users": ListOf(Pair(Name(), Blob(32)), ROSTER_PAGE),
         "rooms": ListOf(Name(), 64),
         "motd": Text(MAX_SHORT * 4),
         "limits": Limits(),
@@ -209,6 +210,15 @@ class Welcome(Packet):
     rooms: tuple[str, ...] = ()
     motd: str = ""
     limits: RateLimits = RateLimits()
+
+
+@dataclass(frozen=True, slots=True)
+class Roster(Packet):
+    """More of the lobby's roster, right after a welcome too big for one packet."""
+
+    TYPE = "roster"
+    SCHEMA = {"users": ListOf(Pair(Name(), Blob(32)), ROSTER_PAGE)}
+    users: tuple[tuple[str, bytes], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,6 +337,7 @@ HOST_PACKETS: dict[str, type[Packet]] = {
     p.TYPE: p
     for p in (
         Welcome,
+        Roster,
         Ok,
         Error,
         Sealed,
