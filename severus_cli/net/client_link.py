@@ -133,8 +133,9 @@ class ClientLink:
     async def close(self) -> None:
         if not self._writer.is_closing():
             self._writer.close()
-            with contextlib.suppress(OSError, ssl.SSLError, TimeoutError):
-                await asyncio.wait_for(self._writer.wait_closed(), 2.0)
+            if self._on_close is None:  # QUIC stream writers never report closed; their
+                with contextlib.suppress(OSError, ssl.SSLError, TimeoutError):  # closer does
+                    await asyncio.wait_for(self._writer.wait_closed(), 2.0)
         self._reader.feed_eof()  # wake a pending receive()
         closer, self._on_close = self._on_close, None
         if closer is not None:

@@ -219,7 +219,12 @@ class _LocalLink:
         self._deliver = deliver
 
     def write(self, data: bytes) -> None:
-        self._deliver(data)
+        """Deliver on the next loop turn: the remote copies of a broadcast go out first,
+        and the participant's own work (decrypting, drawing) never delays them."""
+        try:
+            asyncio.get_running_loop().call_soon(self._deliver, data)
+        except RuntimeError:  # no loop (unit tests drive the host loop synchronously)
+            self._deliver(data)
 
     def close(self) -> None:
         pass

@@ -1,0 +1,49 @@
+"""The benchmark harness runs end to end and reports every scenario.
+
+No timing is asserted (CI machines are noisy): only that ``python -m bench --quick
+--json`` starts real hosts, drives them, and reports a positive number for every figure.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIOS = {"handshake", "relay", "latency", "fanout", "startup"}
+BOTH_MODES = {"handshake", "relay", "latency"}
+
+
+@pytest.mark.timeout(180)
+def test_quick_benchmark_reports_every_scenario() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report: dict[str, Any] = json.loads(done.stdout)
+    assert set(report["scenarios"]) == SCENARIOS
+    assert report["machine"]["logical_cpus"] >= 1
+    for name, scenario in report["scenarios"].items():
+        assert "error" not in scenario, f"{name}: {scenario.get('error')}"
+        metrics = scenario["metrics"]
+        assert metrics, name
+        for key, metric in metrics.items():
+            modes = [mode for mode in ("direct", "quic") if mode in metric]
+            assert "direct" in modes, f"{name}.{key} has no direct figure"
+            for mode in modes:
+                value = metric[mode]
+                assert isinstance(value, int | float), f"{name}.{key}.{mode}: {value!r}"
+                assert math.isfinite(value) and value > 0, f"{name}.{key}.{mode} = {value}"
+        if name in BOTH_MODES:
+            assert all("quic" in metric for metric in metrics.values()), name
