@@ -113,7 +113,8 @@ Secret = Annotated[
     bool,
     typer.Option(
         "--secret",
-        help="Use a join secret, read from $SEVERUS_SECRET (never from the command line).",
+        help="Use a join secret, from $SEVERUS_SECRET (never the command line); a host "
+        "without it makes one up.",
     ),
 ]
 SecretFile = Annotated[

@@ -142,7 +142,7 @@ def test_allow_list_errors_name_the_file_and_line(tmp_path: Path) -> None:
     path.write_bytes(b"\xff\xfe")
     with pytest.raises(ConfigError, match="not UTF-8"):
         load_allow_list(path)
-    with pytest.raises(ConfigError, match="cannot read the invite list .*missing"):
+    with pytest.raises(ConfigError, match=r"cannot read the invite list .*missing"):
         load_allow_list(tmp_path / "missing")
 
 

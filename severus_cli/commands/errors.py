@@ -9,12 +9,18 @@ from severus_cli.errors import Interrupted, SeverusError
 
 
 def report(error: SeverusError) -> None:
-    """Print ``error`` on stderr, plainly, with no traceback."""
+    """Print ``error`` on stderr, plainly, with no traceback.
+
+    Messages can quote a peer (a host's reason for refusing us), so control characters
+    and bidi overrides are shown as escapes, never sent to the terminal.
+    """
     from rich.console import Console
     from rich.text import Text
 
+    from severus_cli.ui.sanitize import literal_text
+
     console = Console(stderr=True, highlight=False, soft_wrap=True)
-    console.print(Text("severus: ", style="bold red") + Text(error.message))
+    console.print(Text("severus: ", style="bold red") + literal_text(error.message, multiline=True))
 
 
 def run_guarded(body: Callable[[], None]) -> None:

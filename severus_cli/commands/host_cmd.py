@@ -64,6 +64,8 @@ def host(
     )
     options.relay = hostport_option("--relay", relay)
     options.stun = hostport_option("--stun", stun)
+    if options.stun and mode != "quic":
+        raise UsageError("--stun finds a public UDP endpoint: it needs --mode quic")
 
     async def main() -> None:
         out = console()
@@ -86,10 +88,10 @@ def host(
         out.print(Text(f"  severus join {ticket} --nick NAME"), soft_wrap=True)
         if join_key is not None:
             how = f"{SECRET_ENV}=... severus join ADDRESS --secret"
-            shown = f": {join_key.decode('utf-8', 'replace')}" if generated else ""
             out.print(Text(f"Join secret required (the ticket carries it; by address: {how})"))
-            if generated:
-                out.print(Text(f"Generated join secret{shown}", style="bold"), soft_wrap=True)
+            if generated:  # made up here (urlsafe base64): whoever joins by address needs it
+                made = f"Generated join secret: {join_key.decode('ascii')}"
+                out.print(Text(made, style="bold"), soft_wrap=True)
         if options.relay:
             out.print(Text(f"Relay: {options.relay} (joiners behind NAT come through it)"))
         if limits.allow is not None:

@@ -86,6 +86,7 @@ class ClientCore:
         self._pending: dict[int, Request] = {}
         self._next_id = 1
         self._paced: deque[bytes] = deque()
+        self._told_pacing = False
         self._bucket = _pacer(self.limits, now)
         self._outbox: list[bytes] = [encode(p.Hello(nick, CLIENT_NAME, rooms))]
         self._last_heard = now
@@ -132,6 +133,23 @@ class ClientCore:
     def _release(self, now: float) -> None:
         while self._paced and self._bucket.take(now):
             self._outbox.append(self._paced.popleft())
+        if not self._paced:
+            self._told_pacing = False
+
+    def _held_back(self, now: float) -> list[ev.UiEvent]:
+        """Say once, when messages start waiting for the host's rate limit, why they are
+        slow to arrive (the host would refuse them if we sent them at once)."""
+        if not self._paced or self._told_pacing:
+            return []
+        self._told_pacing = True
+        return [
+            ev.Notice(
+                now,
+                f"sending slowly: the host allows {self.limits.rate:g} messages a second "
+                f"after a burst of {self.limits.burst:g}; {len(self._paced)} waiting",
+                "warn",
+            )
+        ]
 
     def _new_id(self) -> int:
         request = self.last_id = self._next_id
@@ -158,7 +176,8 @@ class ClientCore:
         )
         self._relay(relays, now)
         self._request(p.Seal(self._new_id(), target, data), "seal", now, target, paced=True)
-        return [ev.ChatMessage(now, self.nick, target, text, action, own=True)]
+        own = ev.ChatMessage(now, self.nick, target, text, action, own=True)
+        return [own, *self._held_back(now)]
 
     def tell(self, nick: str, text: str, now: float, action: bool = False) -> list[ev.UiEvent]:
         key = self.roster.key_of(nick)
@@ -172,7 +191,7 @@ class ClientCore:
             # A note to ourselves: no session to open with our own key, nothing to send.
             return [ev.DirectMessage(now, peer, text, action, own=True)]
         self._relay(self.keyring.direct(peer, key, ChatBody(text, action)), now)
-        return [ev.DirectMessage(now, peer, text, action, own=True)]
+        return [ev.DirectMessage(now, peer, text, action, own=True), *self._held_back(now)]
 
     def _check_text(self, text: str, now: float) -> ev.Notice | None:
         if not text:

@@ -7,6 +7,8 @@ so it is handed back untouched as :attr:`RelayLink.leftover` instead of being pa
 
 from __future__ import annotations
 
+import ipaddress
+
 from severus_cli.core.framing import HEADER_SIZE
 from severus_cli.core.packets import Packet, encode
 from severus_cli.core.relay_packets import Spliced, decode_from_relay
@@ -87,6 +89,8 @@ def parse_hostport(text: str, default_port: int = DEFAULT_RELAY_PORT) -> tuple[s
         host, _, port_text = text.partition(":")
     else:
         host, port_text = text, ""
+        if ":" in host:  # only a bare IPv6 address may have several colons
+            ipaddress.IPv6Address(host)
     if not host or any(c.isspace() for c in host) or len(host) > 253:
         raise ValueError(f"not HOST:PORT: {text!r}")
     if not port_text:

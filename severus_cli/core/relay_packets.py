@@ -12,12 +12,10 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from severus_cli.core.fields import Blob, Bool, Int, Kind, Optional, Text
-from severus_cli.core.packets import MAX_SHORT, Packet, decode, encode
+from severus_cli.core.packets import MAX_SHORT, Packet, decode
 
 TOKEN_SIZE = 16
 Address = tuple[str, int]
-
-__all__ = ["decode_from_client", "decode_from_relay", "encode", "format_address"]
 
 
 @dataclass(frozen=True)

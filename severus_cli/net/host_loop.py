@@ -75,8 +75,12 @@ class HostLoop:
 
     # --- transports call these ---------------------------------------------------
 
-    def open(self, link: Link) -> int:
-        """A transport connection (TLS already up) is ready for the hop handshake."""
+    def open(self, link: Link, waited: float = 0.0) -> int:
+        """A transport connection (TLS already up) is ready for the hop handshake.
+
+        ``waited``: seconds since the connection arrived (its TLS handshake), which
+        count against the same handshake timeout as the Noise handshake and hello.
+        """
         conn = self._new_conn()
         session = HopSession(
             Role.RESPONDER,
@@ -86,7 +90,7 @@ class HostLoop:
             psk=self._psk,
         )
         self._channels[conn] = Channel(link, session)
-        self.core.accept(conn, self._clock())
+        self.core.accept(conn, self._clock() - waited)
         return conn
 
     def attach_local(self, deliver: Callable[[bytes], None], key: bytes) -> int:

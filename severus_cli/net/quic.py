@@ -64,23 +64,30 @@ class QuicHostProtocol(QuicConnectionProtocol):
         self._slot: str | None = None
         self._counted = False
         self._deadline: asyncio.TimerHandle | None = None
+        self._arrived = 0.0  # loop time of the first packet
         self._stream: int | None = None
         self._conn = 0
         self._ended = False
         self.peer = "?"
 
     def datagram_received(self, data: bytes | str, addr: Any) -> None:
-        first = not self._counted
-        if first:  # the connection's first packet: count it, or refuse it
-            self._counted = True
-            self._slot = self._guard.acquire(str(addr[0]))
-        super().datagram_received(data, addr)
-        if first and self._slot is None:
+        if self._counted:
+            super().datagram_received(data, addr)
+            return
+        self._counted = True  # the connection's first packet: count it, or refuse it
+        self._arrived = self._loop.time()
+        self._slot = self._guard.acquire(str(addr[0]))
+        if self._slot is None:
+            # Read the Initial (for its keys) but answer only with CONNECTION_CLOSE, so
+            # the client's handshake fails instead of completing.
+            raw = data.encode() if isinstance(data, str) else data
+            self._quic.receive_datagram(raw, addr, now=self._loop.time())
             self._refuse("too many connections from your address")
-        elif first:
-            self._deadline = self._loop.call_later(
-                self._handshake_timeout, self._refuse, "handshake timed out"
-            )
+            return
+        super().datagram_received(data, addr)
+        self._deadline = self._loop.call_later(
+            self._handshake_timeout, self._refuse, "handshake timed out"
+        )
 
     def _refuse(self, reason: str) -> None:
         """Close a connection that has no hop session (yet)."""
@@ -98,7 +105,7 @@ class QuicHostProtocol(QuicConnectionProtocol):
                     self._deadline.cancel()  # the host loop's own timeout takes over
                 address = self._quic._network_paths[0].addr if self._quic._network_paths else None
                 self.peer = f"quic {address[0]}:{address[1]}" if address else "quic ?"
-                self._conn = self._host.open(self)
+                self._conn = self._host.open(self, self._loop.time() - self._arrived)
             if event.stream_id != self._stream:
                 return  # one stream per connection; others are ignored
             if event.data:
@@ -185,6 +192,11 @@ class QuicClient:
         if certificate is None:
             raise HostUnreachable("the host presented no certificate")
         return hashlib.sha256(certificate.public_bytes(Encoding.DER)).digest()
+
+    def closed_reason(self) -> str | None:
+        """Why the host closed the QUIC connection, if it did (a reason it gave)."""
+        event = self.protocol._quic._close_event
+        return (event.reason_phrase or "closed") if event is not None else None
 
     def start_keepalive(self, on_dead: Callable[[], Awaitable[None]]) -> None:
         self._keepalive = asyncio.create_task(self._ping_forever(on_dead))

@@ -45,12 +45,14 @@ class TcpHostProtocol(asyncio.Protocol):
         self._early = bytearray()  # bytes that arrived with the end of the TLS handshake
         self._conn = 0
         self._gone = False
+        self._arrived = 0.0  # loop time of the TCP accept
         self.peer = "?"
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         address = transport.get_extra_info("peername")
         self.peer = f"{address[0]}:{address[1]}" if address else "?"
+        self._arrived = asyncio.get_running_loop().time()
         self._slot = self._guard.acquire(address[0] if address else "?")
         if self._slot is None:
             self._gone = True
@@ -75,7 +77,7 @@ class TcpHostProtocol(asyncio.Protocol):
                 ssl_handshake_timeout=self._handshake_timeout,
                 ssl_shutdown_timeout=TLS_SHUTDOWN_TIMEOUT,
             )
-        except (OSError, TimeoutError, ssl.SSLError, ConnectionError):
+        except Exception:  # a stranger's failed TLS handshake ends that connection only
             self._end()
             with contextlib.suppress(Exception):
                 raw.abort()
@@ -87,7 +89,8 @@ class TcpHostProtocol(asyncio.Protocol):
 
     def _opened(self, transport: asyncio.Transport) -> None:
         self._transport = transport
-        self._conn = self._host.open(self)
+        waited = asyncio.get_running_loop().time() - self._arrived
+        self._conn = self._host.open(self, waited)
         if self._early:
             early, self._early = bytes(self._early), bytearray()
             self._host.feed(self._conn, early)

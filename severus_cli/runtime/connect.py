@@ -14,6 +14,7 @@ from severus_cli.core.ticket import Endpoint, decode_ticket, looks_like_ticket
 from severus_cli.core.trust import normalise_host
 from severus_cli.errors import (
     HostUnreachable,
+    JoinSecretRefused,
     RejectedError,
     SeverusError,
     TrustError,
@@ -93,6 +94,12 @@ async def open_link(
                 path="quic",
                 psk=psk,
             )
+        except JoinSecretRefused:
+            reason = client.closed_reason()  # closed at the QUIC level: not the secret
+            await client.close()
+            if reason is not None:
+                raise HostUnreachable(f"the host closed the connection: {reason}") from None
+            raise
         except BaseException:
             await client.close()
             raise
@@ -120,17 +127,21 @@ async def race(
     failures: list[str] = []
     refused: RejectedError | None = None
     winner: ClientLink | None = None
+    deadline = timeout + STAGGER * len(endpoints)  # one deadline for the whole race
     try:
-        for next_done in asyncio.as_completed(tasks):
-            try:
-                winner = await next_done
-                return winner
-            except TrustError:
-                raise
-            except RejectedError as error:  # it answered, but will not have us
-                refused = error
-            except SeverusError as error:
-                failures.append(error.message)
+        async with asyncio.timeout(deadline):
+            for next_done in asyncio.as_completed(tasks):
+                try:
+                    winner = await next_done
+                    return winner
+                except TrustError:
+                    raise
+                except RejectedError as error:  # it answered, but will not have us
+                    refused = error
+                except SeverusError as error:
+                    failures.append(error.message)
+    except TimeoutError:
+        failures.append(f"nothing else answered within {deadline:g} s")
     finally:
         for task in tasks:
             task.cancel()

@@ -19,12 +19,20 @@ from severus_cli.core.relay_link import parse_hostport
 from severus_cli.core.relay_packets import Address, Peer, PunchRequest
 from severus_cli.core.routes import RelayRoute
 from severus_cli.core.session import join_psk
-from severus_cli.errors import HostUnreachable, SeverusError, TrustError
+from severus_cli.errors import (
+    HostUnreachable,
+    JoinSecretRefused,
+    RejectedError,
+    SeverusError,
+    TrustError,
+)
 from severus_cli.net.client_link import ClientLink, Verify
 from severus_cli.net.relay_client import RelayChannel, start_relayed_tls
 from severus_cli.net.trust_gate import HostPolicy, make_verifier
 
 HEAD_START = 1.0  # seconds punching gets before the relayed path starts as well
+PREFER_DIRECT = 0.3  # the relayed path never starts sooner: the ticket's own addresses
+# are raced alongside, and on a LAN they answer well within this
 PUNCH_WAIT = 1.5  # seconds to hear the host's punches before giving up on punching
 STUN_WAIT = 2.0
 
@@ -35,19 +43,20 @@ async def open_via_relay(
     """A trusted hop session over the best path the relay can arrange."""
     verify = make_verifier(policy)
     psk = join_psk(policy.secret) if policy.secret is not None else None
+    deadline = asyncio.get_running_loop().time() + timeout  # for every path together
     channel = await RelayChannel.open(route.host, route.port, identity.static_private, timeout)
     sock: socket.socket | None = None
     tasks: dict[asyncio.Task[ClientLink], str] = {}
     winner: ClientLink | None = None
+    hole = asyncio.Event()  # set once the host's punches reach us: the path is open
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout_at(deadline):
             punch = await _ask_to_punch(channel, route) if route.punch else None
             if punch is not None:
                 sock, peer = punch
-                tasks[asyncio.create_task(_punched(identity, sock, peer, verify, timeout, psk))] = (
-                    "punching"
-                )
-            winner = await _first(tasks, channel, identity, route, verify, timeout, psk)
+                attempt = _punched(identity, sock, peer, verify, timeout, psk, hole)
+                tasks[asyncio.create_task(attempt)] = "punching"
+            winner = await _first(tasks, hole, channel, identity, route, verify, timeout, psk)
             return winner
     except TimeoutError:
         raise HostUnreachable(f"no path through {route} within {timeout:g} s") from None
@@ -65,6 +74,7 @@ async def open_via_relay(
 
 async def _first(
     tasks: dict[asyncio.Task[ClientLink], str],
+    hole: asyncio.Event,
     channel: RelayChannel,
     identity: Identity,
     route: RelayRoute,
@@ -72,22 +82,35 @@ async def _first(
     timeout: float,
     psk: bytes | None,
 ) -> ClientLink:
-    """Wait for the first path to succeed, starting the relayed one after the head
-    start or as soon as punching has failed."""
+    """Wait for the first path to succeed. The relayed one starts when punching has
+    failed, or when the head start is over and no punch from the host has arrived: a
+    hole known to be open is not raced (QUIC through it is only a handshake away)."""
     loop = asyncio.get_running_loop()
+    floor_at = loop.time() + PREFER_DIRECT
     relay_at = loop.time() + HEAD_START
     failures: list[str] = []
+    refused: RejectedError | None = None  # the host answered but will not have us
     pending = set(tasks)
     relayed = False
     while True:
-        if not relayed and (not pending or loop.time() >= relay_at):
+        now = loop.time()
+        late = now >= relay_at and not hole.is_set()
+        if not relayed and now >= floor_at and (not pending or late):
             relayed = True
             task = asyncio.create_task(_relayed(identity, channel, route.key, verify, timeout, psk))
             tasks[task] = "relaying"
             pending.add(task)
-        if not pending:
+        if relayed and not pending:
+            if refused is not None:
+                raise refused
             raise HostUnreachable(f"{route}: " + "; ".join(failures))
-        wait = None if relayed else max(0.0, relay_at - loop.time())
+        if relayed or (now >= floor_at and hole.is_set()):
+            wait = None  # for an attempt to finish
+        else:
+            wait = max(0.0, (floor_at if now < floor_at else relay_at) - now)
+        if not pending:
+            await asyncio.sleep(wait or 0.0)  # nothing to wait on before the floor
+            continue
         done, pending = await asyncio.wait(
             pending, timeout=wait, return_when=asyncio.FIRST_COMPLETED
         )
@@ -97,6 +120,8 @@ async def _first(
                 return task.result()
             if isinstance(error, TrustError) or not isinstance(error, SeverusError):
                 raise error
+            if isinstance(error, RejectedError):
+                refused = error
             failures.append(f"{tasks[task]}: {error.message}")
 
 
@@ -142,12 +167,14 @@ async def _punched(
     verify: Verify,
     timeout: float,
     psk: bytes | None,
+    hole: asyncio.Event,
 ) -> ClientLink:
     from severus_cli.net.quic import open_quic
     from severus_cli.net.udp_nat import punch_socket
 
     if not await punch_socket(sock, peer, PUNCH_WAIT):
         raise HostUnreachable("no answer to our punches (a symmetric NAT on either side?)")
+    hole.set()
     reader, writer, client = await open_quic(peer[0], peer[1], timeout, sock=sock)
     try:
         link = await ClientLink.handshake(
@@ -161,6 +188,12 @@ async def _punched(
             path="punched",
             psk=psk,
         )
+    except JoinSecretRefused:
+        reason = client.closed_reason()  # closed at the QUIC level: not the secret
+        await client.close()
+        if reason is not None:
+            raise HostUnreachable(f"the host closed the connection: {reason}") from None
+        raise
     except BaseException:
         await client.close()
         raise

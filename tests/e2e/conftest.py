@@ -5,7 +5,7 @@ keeps everything each one prints, so a process never blocks on a full pty, and t
 can both wait for a line and later inspect everything that was ever shown. Every
 process started through the ``lab`` fixture is killed at teardown.
 
-Run: ``pytest tests/e2e`` (about 30 s on 2 cores). ``SEVERUS_E2E_SLOW=1`` adds the
+Run: ``pytest tests/e2e`` (about a minute on 2 cores). ``SEVERUS_E2E_SLOW=1`` adds the
 heartbeat test (a frozen host is only noticed after 20 s). The terminal-safety test
 needs tmux and is skipped without it.
 """
