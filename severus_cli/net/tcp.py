@@ -1,25 +1,23 @@
 """Direct transport: TCP + TLS 1.3, one asyncio.Protocol per connection.
 
-The listener accepts plain TCP and upgrades each connection with ``start_tls`` only
-after the per-address cap let it in, so a flood of connections from one address costs
-the host a refused accept each, not a TLS handshake (and its 256 KiB buffer) each.
-Frames are parsed from the protocol's buffer (no readexactly per frame), writes go
-straight to the transport, and a peer that stops reading is cut off once its unsent
-backlog passes ``max_backlog``.
+The listener accepts plain TCP; a connection over the per-address cap is dropped before
+any TLS work. TLS itself runs over memory BIOs (:mod:`severus_cli.net.tls_bio`) rather
+than asyncio's TLS transport, which keeps a 256 KiB buffer per connection: an idle
+participant costs the host a few KiB. Frames are parsed from the protocol's buffer (no
+readexactly per frame), writes made in one loop turn leave in one TLS batch, and a
+peer that stops reading is cut off once its unsent backlog passes ``max_backlog``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ssl
+import time
 
 from severus_cli.core.host_types import MAX_BACKLOG as MAX_BACKLOG
 from severus_cli.net.guard import ConnectionGuard
 from severus_cli.net.host_loop import HostLoop
-
-EARLY_LIMIT = 1 << 17  # bytes kept from before the host loop took the connection
-TLS_SHUTDOWN_TIMEOUT = 5.0  # a peer that never answers close_notify is cut off
+from severus_cli.net.tls_bio import TlsConnection
 
 
 class TcpHostProtocol(asyncio.Protocol):
@@ -38,72 +36,58 @@ class TcpHostProtocol(asyncio.Protocol):
         self._guard = guard or ConnectionGuard(0)
         self._max_backlog = max_backlog
         self._handshake_timeout = handshake_timeout
-        self._transport: asyncio.Transport | None = None  # the TLS transport, once up
         self._raw: asyncio.Transport | None = None
+        self._tls: TlsConnection | None = None
+        self._timer: asyncio.TimerHandle | None = None
         self._slot: str | None = None
-        self._tls: asyncio.Task[None] | None = None
-        self._early = bytearray()  # bytes that arrived with the end of the TLS handshake
+        self._accepted = 0.0
         self._conn = 0
         self._gone = False
-        self._arrived = 0.0  # loop time of the TCP accept
         self.peer = "?"
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         address = transport.get_extra_info("peername")
         self.peer = f"{address[0]}:{address[1]}" if address else "?"
-        self._arrived = asyncio.get_running_loop().time()
         self._slot = self._guard.acquire(address[0] if address else "?")
         if self._slot is None:
             self._gone = True
             transport.abort()  # over the per-address cap: not even TLS
             return
-        if self._context is None:  # already TLS (or a test without it)
-            self._opened(transport)
-            return
         self._raw = transport
-        transport.pause_reading()  # start_tls takes over reading
-        self._tls = asyncio.get_running_loop().create_task(self._start_tls(transport))
-
-    async def _start_tls(self, raw: asyncio.Transport) -> None:
-        assert self._context is not None
-        loop = asyncio.get_running_loop()
-        try:
-            tls = await loop.start_tls(
-                raw,
-                self,
-                self._context,
-                server_side=True,
-                ssl_handshake_timeout=self._handshake_timeout,
-                ssl_shutdown_timeout=TLS_SHUTDOWN_TIMEOUT,
-            )
-        except Exception:  # a stranger's failed TLS handshake ends that connection only
-            self._end()
-            with contextlib.suppress(Exception):
-                raw.abort()
+        self._accepted = time.monotonic()
+        if self._context is None:  # a test without TLS
+            self._opened()
             return
-        if tls is None or self._gone:
-            return
-        assert isinstance(tls, asyncio.Transport)
-        self._opened(tls)
+        self._tls = TlsConnection(transport, self._context, self._opened, self._plaintext)
+        self._timer = asyncio.get_running_loop().call_later(
+            self._handshake_timeout, self._handshake_too_slow
+        )
 
-    def _opened(self, transport: asyncio.Transport) -> None:
-        self._transport = transport
-        waited = asyncio.get_running_loop().time() - self._arrived
-        self._conn = self._host.open(self, waited)
-        if self._early:
-            early, self._early = bytes(self._early), bytearray()
-            self._host.feed(self._conn, early)
-
-    def data_received(self, data: bytes) -> None:
-        if self._conn:
-            self._host.feed(self._conn, data)
-        elif len(self._early) + len(data) <= EARLY_LIMIT:
-            self._early += data
-        elif self._transport is None and self._raw is not None:
+    def _handshake_too_slow(self) -> None:
+        if self._tls is not None and not self._tls.ready and self._raw is not None:
             self._raw.abort()
 
+    def _opened(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        # The TLS time counts against the same deadline as the Noise handshake and hello.
+        self._conn = self._host.open(self, waited=time.monotonic() - self._accepted)
+
+    def _plaintext(self, data: bytes) -> None:
+        if self._conn and not self._gone:
+            self._host.feed(self._conn, data)
+
+    def data_received(self, data: bytes) -> None:
+        if self._tls is not None:
+            self._tls.data_received(data)
+        else:
+            self._plaintext(data)
+
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
         if self._conn and not self._gone:
             self._host.lost(self._conn, "connection lost" if exc else "disconnected")
         self._end()
@@ -115,19 +99,26 @@ class TcpHostProtocol(asyncio.Protocol):
             self._slot = None
 
     def write(self, data: bytes) -> None:
-        transport = self._transport
-        if transport is None or transport.is_closing():
+        raw = self._raw
+        if raw is None or self._gone or raw.is_closing():
             return
-        transport.write(data)
-        if transport.get_write_buffer_size() > self._max_backlog:
+        if self._tls is None:
+            raw.write(data)
+            backlog = raw.get_write_buffer_size()
+        else:
+            self._tls.write(data)
+            backlog = self._tls.backlog
+        if backlog > self._max_backlog:
             self._host.lost(self._conn, "too slow to keep up")
             self._gone = True
-            transport.abort()
+            raw.abort()
             self._end()
 
     def close(self) -> None:
-        if self._transport is not None:
-            self._transport.close()
+        if self._tls is not None:
+            self._tls.close()
+        elif self._raw is not None:
+            self._raw.close()
 
 
 async def serve_tcp(

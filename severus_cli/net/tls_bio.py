@@ -96,7 +96,8 @@ class TlsConnection:
                 self.failure = f"TLS error: {getattr(error, 'reason', None) or error}"
                 self._raw.abort()
                 break
-            if not chunk:
+            if not chunk:  # the peer's close_notify
+                self.close()
                 break
             self._on_data(chunk)
         self._send_out()  # TLS may have something to say (key updates, alerts)
