@@ -28,6 +28,7 @@ class TlsConnection:
         "_on_ready",
         "_out",
         "_pending",
+        "_pending_size",
         "_raw",
         "_ready",
         "_scheduled",
@@ -51,6 +52,7 @@ class TlsConnection:
         self._ready = False
         self._closing = False
         self._pending: list[bytes] = []
+        self._pending_size = 0
         self._scheduled = False
         self._loop = asyncio.get_running_loop()
         self.failure: str | None = None
@@ -107,17 +109,17 @@ class TlsConnection:
         if self._closing or not self._ready:
             return
         self._pending.append(data)
+        self._pending_size += len(data)
         if not self._scheduled:
             self._scheduled = True
             self._loop.call_soon(self.flush)
 
     def flush(self) -> None:
         self._scheduled = False
-        if not self._pending or self._raw.is_closing():
-            self._pending.clear()
+        pending, self._pending, self._pending_size = self._pending, [], 0
+        if not pending or self._raw.is_closing():
             return
-        data = b"".join(self._pending) if len(self._pending) > 1 else self._pending[0]
-        self._pending.clear()
+        data = b"".join(pending) if len(pending) > 1 else pending[0]
         try:
             self._ssl.write(data)
         except (ssl.SSLError, OSError):
@@ -132,7 +134,7 @@ class TlsConnection:
     @property
     def backlog(self) -> int:
         """Bytes waiting: not yet encrypted, plus encrypted but not yet sent."""
-        return sum(map(len, self._pending)) + self._raw.get_write_buffer_size()
+        return self._pending_size + self._raw.get_write_buffer_size()
 
     def close(self) -> None:
         """Send what is queued and a close_notify, then close the socket."""
