@@ -31,7 +31,7 @@ from severus_cli.net.host_loop import HostLoop
 from severus_cli.net.tls import ALPN
 
 IDLE_TIMEOUT = 30.0
-KEEPALIVE = 10.0
+KEEPALIVE = 4.0  # a QUIC PING this often, answered within as long: a dead host shows in <= 8 s
 CLOSE_GRACE = 1.0  # time for a final error packet to arrive before the connection closes
 
 
@@ -211,11 +211,15 @@ class QuicClient:
                 return
 
     async def close(self) -> None:
-        if self._keepalive is not None:
-            self._keepalive.cancel()
-        waiter = self.protocol._connected_waiter  # aioquic fails it on close, even when
-        if waiter is not None:  # nobody awaits it any more: consume that failure
-            waiter.add_done_callback(lambda done: done.cancelled() or done.exception())
+        if self._keepalive is not None and self._keepalive is not asyncio.current_task():
+            self._keepalive.cancel()  # (unless the keepalive itself found the host dead)
+        # aioquic fails its connect and ping waiters on close even when nobody awaits them
+        # any more (a ping is shielded, so timing out leaves it behind): consume those
+        # failures, or asyncio reports "Future exception was never retrieved".
+        waiters = [self.protocol._connected_waiter, *self.protocol._ping_waiters.values()]
+        for waiter in waiters:
+            if waiter is not None:
+                waiter.add_done_callback(lambda done: done.cancelled() or done.exception())
         self.protocol.close()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.protocol.wait_closed(), 1.0)

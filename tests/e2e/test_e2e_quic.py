@@ -1,0 +1,54 @@
+"""QUIC mode end to end: a host announces a ticket, two joiners and a sender use it with no
+trust question, and joiners come back by themselves after the host restarts."""
+
+from __future__ import annotations
+
+import os
+import signal
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from conftest import Lab
+
+
+def _ticket(host_text: str) -> str:
+    block = host_text.split("Ticket", 1)[1].split("\n", 1)[1].split("Friends join with", 1)[0]
+    ticket = "".join(block.split())
+    assert ticket.startswith("sev"), host_text
+    return ticket
+
+
+def test_quic_host_ticket_chat_send_and_reconnect(lab: Lab) -> None:
+    port = lab.free_port()
+    ana = lab.host("ana", "--mode", "quic", port=port)
+    assert "QUIC (UDP)" in ana.text
+    ticket = _ticket(ana.text)
+    bob = lab.join(ticket, "bob", accept_new=False)  # the ticket is the pin: no question
+    cy = lab.join(ticket, "cy", accept_new=False)
+    bob.expect(r"connected over direct \(QUIC\)")
+    bob.expect(r" \* cy joined\.")
+    assert "authenticity" not in bob.text + cy.text
+
+    bob.say("over quic", "bob")
+    cy.expect(r"bob: over quic")
+    ana.expect(r"bob: over quic")
+    bob.type("/msg cy just you")
+    cy.expect(r"\[PM from bob\] just you")
+
+    sent = lab.send(ticket, b"one\ntwo\n", nick="cron")
+    assert sent.returncode == 0, sent.stderr
+    cy.expect(r"cron: one")
+    cy.expect(r"cron: two")
+
+    # The host goes away and comes back on the same port with the same identity: the
+    # same ticket still works and the joiners reconnect by themselves.
+    os.kill(ana.pid, signal.SIGKILL)
+    bob.expect(r"reconnecting in", timeout=15)  # QUIC has no FIN: the keepalive notices
+    ana2 = lab.host("ana", "--mode", "quic", port=port)
+    assert _ticket(ana2.text) == ticket
+    bob.expect(r"reconnected", timeout=20)
+    cy.expect(r"reconnected", timeout=20)
+    bob.expect(r"Welcome, bob!")
+    bob.say("back again", "bob")
+    ana2.expect(r"bob: back again")
+    cy.expect(r"bob: back again")
