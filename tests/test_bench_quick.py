@@ -47,3 +47,19 @@ def test_quick_benchmark_reports_every_scenario() -> None:
                 assert math.isfinite(value) and value > 0, f"{name}.{key}.{mode} = {value}"
         if name in BOTH_MODES:
             assert all("quic" in metric for metric in metrics.values()), name
+
+
+def test_e2e_cost_quick_reports_every_room_size() -> None:
+    """The end-to-end cost bench runs and reports positive figures for 2, 50, 200."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.e2e_cost", "--quick", "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    results = json.loads(done.stdout)["e2e_cost"]
+    assert set(results) == {"2", "50", "200"}
+    for row in results.values():
+        assert all(value > 0 for value in row.values())
