@@ -15,7 +15,7 @@ from typing import Any
 
 import msgpack
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from severus_cli.core import packets as p
@@ -57,6 +57,7 @@ payloads = st.binary(max_size=300) | packet_like
 
 
 @given(st.lists(st.binary(max_size=120), max_size=6), st.booleans())
+@example([b"\x00\x20" + bytes(32)], False)  # a low-order ephemeral key (found by atheris)
 def test_hop_session_on_any_bytes(chunks: list[bytes], with_psk: bool) -> None:
     session = HopSession(
         Role.RESPONDER, b"\x01" * 32, b"\x02" * 32, 2048, join_psk(b"s") if with_psk else None
@@ -66,6 +67,20 @@ def test_hop_session_on_any_bytes(chunks: list[bytes], with_psk: bool) -> None:
             session.receive_data(chunk)
         except RemoteProtocolError:
             return
+
+
+LOW_ORDER = "e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800"
+
+
+@pytest.mark.parametrize("point", [bytes(32), b"\x01" + bytes(31), bytes.fromhex(LOW_ORDER)])
+def test_a_low_order_ephemeral_key_is_a_bad_handshake(point: bytes) -> None:
+    """The host's reply does Diffie-Hellman with the joiner's ephemeral key; one of low
+    order gives an all-zero secret, which must end that handshake like any bad input."""
+    host = HopSession(Role.RESPONDER, b"\x01" * 32, b"\x02" * 32)
+    with pytest.raises(RemoteProtocolError) as refused:
+        host.receive_data(b"\x00\x20" + point)
+    assert refused.value.code == "bad_handshake"
+    assert not host.data_to_send()
 
 
 def _registered_host() -> HostCore:
@@ -99,11 +114,24 @@ def test_host_core_answers_anything_and_only_ever_closes_the_sender(
     assert core.nick_of(2) == "bob"
 
 
-@given(st.lists(payloads, min_size=1, max_size=6), st.booleans())
+# Blobs from a participant the client knows, so they reach the end-to-end layer.
+from_bob = st.builds(
+    lambda kind, data: p.encode(p.Relayed("bob", kind, data)),
+    st.sampled_from(["hs", "dm", "key"]),
+    st.binary(min_size=1, max_size=120)
+    | st.sampled_from([b"\x01" + bytes(32), b"\x01" + bytes.fromhex(LOW_ORDER)]),
+) | st.builds(
+    lambda data: p.encode(p.Sealed("bob", "lobby", data, NOW)), st.binary(min_size=1, max_size=200)
+)
+
+
+@given(st.lists(payloads | from_bob, min_size=1, max_size=6), st.booleans())
+@example([p.encode(p.Relayed("bob", "hs", b"\x01" + bytes(32)))], True)  # a low-order key
 def test_client_core_refuses_junk_only_by_protocol_error(sent: list[bytes], welcomed: bool) -> None:
     core = ClientCore("fuzz", NOW, static_private=b"\x04" * 32, static_public=b"\x05" * 32)
     if welcomed:
-        core.receive(p.encode(p.Welcome("fuzz", "ana", (("fuzz", b"\x05" * 32),))), NOW)
+        users = (("fuzz", b"\x05" * 32), ("bob", b"\x06" * 32))
+        core.receive(p.encode(p.Welcome("fuzz", "ana", users)), NOW)
     for payload in sent:
         with contextlib.suppress(RemoteProtocolError):
             core.receive(payload, NOW)

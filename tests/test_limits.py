@@ -284,3 +284,35 @@ def test_errors_quoting_a_peer_reach_the_terminal_literally(
     shown = capsys.readouterr().err
     assert "\x1b]" not in shown and "\x1b[2J" not in shown and "\u202e" not in shown
     assert r"\x1b]0;PWNED\x07" in shown and r"\x1b[2J" in shown
+
+
+class FakeLink:
+    peer = "fake"
+
+    def __init__(self) -> None:
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_a_bug_one_peer_reaches_closes_only_that_peer(monkeypatch: pytest.MonkeyPatch) -> None:
+    from severus_cli.core.host import HostConfig, HostCore
+    from severus_cli.net.host_loop import HostLoop
+
+    logs: list[str] = []
+    loop = HostLoop(HostCore(HostConfig(), 0.0), os.urandom(32), CERT, log=logs.append)
+    bad, good = FakeLink(), FakeLink()
+    first, _ = loop.open(bad), loop.open(good)
+
+    def bug(self: HopSession, data: bytes) -> list[object]:
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(HopSession, "receive_data", bug)
+    loop.feed(first, b"anything")  # must not raise into the event loop
+    assert bad.closed and not good.closed
+    assert loop.connection_count == 1
+    assert any("internal error" in line and "a bug" in line for line in logs), logs

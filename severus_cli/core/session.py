@@ -192,7 +192,14 @@ class HopSession:
             self.peer_key = _remote_static(self._handshake_state)
             self._finish()
             return [HandshakeComplete(self.peer_key)]
-        self._outbox += encode_frame(self._noise.write_message(b""))
+        try:  # our reply computes DH with the peer's ephemeral key, which may be bogus
+            reply = self._noise.write_message(b"")
+        except Exception as error:
+            self._state = _State.FAILED
+            raise RemoteProtocolError(
+                "the Noise handshake failed (an invalid ephemeral key)", "bad_handshake"
+            ) from error
+        self._outbox += encode_frame(reply)
         return []
 
     def proceed(self) -> None:

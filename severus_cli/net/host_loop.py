@@ -110,12 +110,23 @@ class HostLoop:
             self._apply(self.core.receive(conn, payload, self._clock()))
 
     def feed(self, conn: int, data: bytes) -> None:
-        """Bytes arrived on ``conn``."""
+        """Bytes arrived on ``conn``.
+
+        Whatever they do, only ``conn`` may suffer: even an unexpected exception (a bug
+        a hostile peer found) closes that connection, with a line in the host's log,
+        instead of escaping into the event loop (where a chat screen would stop to show it).
+        """
         channel = self._channels.get(conn)
         if channel is None or channel.closing or channel.session is None:
             return
+        try:
+            self._feed(conn, channel, channel.session, data)
+        except Exception as error:  # contain it to the peer that caused it
+            self._log(f"closing {channel.link.peer} after an internal error: {error!r:.200}")
+            self._close(conn, "internal error")
+
+    def _feed(self, conn: int, channel: Channel, session: HopSession, data: bytes) -> None:
         self.traffic.bytes_in += len(data)
-        session = channel.session
         now = self._clock()
         try:
             events = session.receive_data(data)

@@ -178,6 +178,12 @@ class Pair:
         return result[0]
 
 
+# What an uncaught exception looks like: Python's own report, or prompt_toolkit's (which
+# also stops the chat until Enter is pressed).
+CRASH_MARKS = ("Traceback", "Unhandled exception", "Press ENTER to continue", 'File "')
+
+
 def assert_no_traceback(*terms: Term) -> None:
     for term in terms:
-        assert "Traceback" not in term.text, f"{term.name} printed a traceback"
+        shown = [mark for mark in CRASH_MARKS if mark in term.text]
+        assert not shown, f"{term.name} printed an exception ({shown}):\n{term.text[-2000:]}"

@@ -111,11 +111,12 @@ def test_connection_floods(lab: Lab) -> None:
     samples["slowloris"] = rss_kib(ana.pid)
 
     def tls_garbage(i: int) -> str:
-        """TLS, then garbage instead of Noise (or a frame over --max-frame)."""
+        """TLS, then garbage instead of Noise, a frame over --max-frame, or a Noise
+        first message with a low-order ephemeral key (the DH in the reply fails)."""
         try:
             with tls(port) as sock:
                 start = time.monotonic()
-                junk = b"\xff\xff" if i % 2 else b"\x00\x40" + os.urandom(64)
+                junk = (b"\xff\xff", b"\x00\x40" + os.urandom(64), b"\x00\x20" + bytes(32))[i % 3]
                 sock.sendall(junk + os.urandom(32))
                 how, _ = wait_closed(sock, 2.0)
                 assert time.monotonic() - start < 1.5, "garbage was not refused at once"

@@ -148,18 +148,29 @@ class Pairwise:
             channel = self._channels[slot] = self._new(peer, tag, initiator=False)
             channel.queue = queue
             self._read(channel, body)
-            answer = b"\x02" + channel.noise.write_message(b"")
+            answer = b"\x02" + self._write(channel)
             return [Outgoing(peer, HANDSHAKE, answer, tag)]
         if step == 2 and channel is not None and channel.stage is Stage.INITIATED:
             self._read(channel, body)
             self._check_peer(channel)
-            reply = Outgoing(peer, HANDSHAKE, b"\x03" + channel.noise.write_message(b""), tag)
+            reply = Outgoing(peer, HANDSHAKE, b"\x03" + self._write(channel), tag)
             return [reply, *self._open(channel)]
         if step == 3 and channel is not None and channel.stage is Stage.RESPONDED:
             self._read(channel, body)
             self._check_peer(channel)
             return self._open(channel)
         raise RemoteProtocolError("an unexpected handshake message", "e2e_bad")
+
+    def _write(self, channel: _Channel) -> bytes:
+        """Our next handshake message: it does Diffie-Hellman with the peer's keys, and one
+        of low order (all-zero secret) must fail like any other forged handshake."""
+        try:
+            message: bytes = channel.noise.write_message(b"")
+        except Exception:
+            raise RemoteProtocolError(
+                "a private handshake failed (an invalid key)", "e2e_forged"
+            ) from None
+        return message
 
     def _read(self, channel: _Channel, body: bytes) -> None:
         try:
