@@ -10,19 +10,16 @@ heartbeats and notices a host that stopped answering.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from severus_cli.core import events as ev
 from severus_cli.core import packets as p
 from severus_cli.core.e2e.keyring import Heard, Keyring, Relay
 from severus_cli.core.e2e.verify import safety_code
 from severus_cli.core.e2e.wire import ChatBody
-from severus_cli.core.fields import MAX_ID
 from severus_cli.core.identity_format import fingerprint
-from severus_cli.core.packets import LOBBY, Packet, encode
-from severus_cli.core.ratelimit import TokenBucket
+from severus_cli.core.packets import LOBBY
+from severus_cli.core.requests import Requests
 from severus_cli.core.roster import Roster
 from severus_cli.errors import RemoteProtocolError
 
@@ -34,21 +31,6 @@ COUNTED = frozenset({"seal", "dm", "key"})  # requests that carry what the user 
 
 PeerChecker = Callable[[str, bytes], str | None]
 """Told of every (nick, identity key) seen; returns a warning to show, or None."""
-
-
-def _pacer(limits: p.RateLimits, now: float) -> TokenBucket:
-    """A bucket a little stricter than the host's, so network jitter never trips it."""
-    return TokenBucket(max(1.0, limits.burst * 0.8), limits.rate * 0.9, now)
-
-
-@dataclass(frozen=True, slots=True)
-class Request:
-    """A packet awaiting its answer; ``kind`` is its wire type (or relay kind)."""
-
-    kind: str
-    sent_at: float
-    subject: str = ""  # room or nick it is about
-    quiet: bool = False  # heartbeat pings show nothing
 
 
 class ClientCore:
@@ -80,87 +62,66 @@ class ClientCore:
         self.limits = p.RateLimits()
         self.ping_interval = ping_interval
         self.dead_after = dead_after
-        self.last_id = 0  # id of the newest request, so callers can match its answer
         self._check_peer = peer_checker or (lambda nick, key: None)
         self._wanted_rooms = rooms
-        self._pending: dict[int, Request] = {}
-        self._next_id = 1
-        self._paced: deque[bytes] = deque()
+        self.requests = Requests(self.limits, now)
+        self.requests.send(p.Hello(nick, CLIENT_NAME, rooms))
         self._told_pacing = False
-        self._bucket = _pacer(self.limits, now)
-        self._outbox: list[bytes] = [encode(p.Hello(nick, CLIENT_NAME, rooms))]
         self._last_heard = now
         self._last_ping = now
 
     # --- plumbing ----------------------------------------------------------------
 
     def packets_to_send(self) -> list[bytes]:
-        out, self._outbox = self._outbox, []
-        return out
+        return self.requests.take()
+
+    @property
+    def last_id(self) -> int:
+        """Id of the newest request, so callers can match its answer."""
+        return self.requests.last_id
 
     @property
     def unacknowledged(self) -> int:
         """Messages (and the keys to read them) not yet confirmed by the host."""
-        sent = sum(1 for r in self._pending.values() if r.kind in COUNTED)
-        return sent + self.keyring.queued
+        return self.requests.count(COUNTED) + self.keyring.queued
 
     @property
     def settling(self) -> bool:
         """Still learning who is in the rooms we were put back in (after a welcome)."""
-        return any(r.kind == "rejoin" for r in self._pending.values())
+        return self.requests.count(frozenset({"rejoin"})) > 0
 
     @property
     def queued(self) -> int:
         """Messages held back to respect the host's rate limit."""
-        return len(self._paced)
-
-    def _request(
-        self,
-        packet: Packet,
-        kind: str,
-        now: float,
-        subject: str = "",
-        quiet: bool = False,
-        paced: bool = False,
-    ) -> None:
-        self._pending[packet.id] = Request(kind, now, subject, quiet)  # type: ignore[attr-defined]
-        if paced:
-            self._paced.append(encode(packet))
-            self._release(now)
-        else:
-            self._outbox.append(encode(packet))
+        return self.requests.queued
 
     def _release(self, now: float) -> None:
-        while self._paced and self._bucket.take(now):
-            self._outbox.append(self._paced.popleft())
-        if not self._paced:
+        self.requests.release(now)
+        if not self.requests.queued:
             self._told_pacing = False
 
     def _held_back(self, now: float) -> list[ev.UiEvent]:
         """Say once, when messages start waiting for the host's rate limit, why they are
         slow to arrive (the host would refuse them if we sent them at once)."""
-        if not self._paced or self._told_pacing:
+        if not self.requests.queued or self._told_pacing:
             return []
         self._told_pacing = True
         return [
             ev.Notice(
                 now,
                 f"sending slowly: the host allows {self.limits.rate:g} messages a second "
-                f"after a burst of {self.limits.burst:g}; {len(self._paced)} waiting",
+                f"after a burst of {self.limits.burst:g}; {self.requests.queued} waiting",
                 "warn",
             )
         ]
 
-    def _new_id(self) -> int:
-        request = self.last_id = self._next_id
-        self._next_id = self._next_id % MAX_ID + 1
-        return request
-
     def _relay(self, relays: list[Relay], now: float) -> None:
         """Send blobs for other participants; private messages are paced like room ones."""
         for relay in relays:
-            packet = p.Relay(self._new_id(), relay.nick, relay.kind, relay.data)
-            self._request(packet, relay.kind, now, relay.nick, quiet=True, paced=relay.kind == "dm")
+            packet = p.Relay(self.requests.new_id(), relay.nick, relay.kind, relay.data)
+            self.requests.ask(
+                packet, relay.kind, now, relay.nick, quiet=True, paced=relay.kind == "dm"
+            )
 
     # --- user actions ------------------------------------------------------------
 
@@ -175,7 +136,9 @@ class ClientCore:
             target, self.roster.members(target), ChatBody(text, action)
         )
         self._relay(relays, now)
-        self._request(p.Seal(self._new_id(), target, data), "seal", now, target, paced=True)
+        self.requests.ask(
+            p.Seal(self.requests.new_id(), target, data), "seal", now, target, paced=True
+        )
         own = ev.ChatMessage(now, self.nick, target, text, action, own=True)
         return [own, *self._held_back(now)]
 
@@ -215,7 +178,7 @@ class ClientCore:
         if room.casefold() in self.rooms or room.casefold() == LOBBY:
             self.current_room = self.rooms.get(room.casefold(), LOBBY)
             return [ev.RoomChanged(now, self.current_room, ())]
-        self._request(p.Join(self._new_id(), room), "join", now, room)
+        self.requests.ask(p.Join(self.requests.new_id(), room), "join", now, room)
         return []
 
     def part(self, now: float, room: str | None = None) -> list[ev.UiEvent]:
@@ -227,24 +190,24 @@ class ClientCore:
         name = self.rooms.pop(target.casefold())
         self.roster.leave(name)
         self.keyring.left_room(name)
-        self._request(p.Part(self._new_id(), name), "part", now, name)
+        self.requests.ask(p.Part(self.requests.new_id(), name), "part", now, name)
         if self.current_room.casefold() == target.casefold():
             self.current_room = LOBBY
         return [ev.RoomChanged(now, self.current_room, ())]
 
     def names(self, now: float, room: str | None = None) -> list[ev.UiEvent]:
         target = room or self.current_room
-        self._request(p.Names(self._new_id(), target), "names", now, target)
+        self.requests.ask(p.Names(self.requests.new_id(), target), "names", now, target)
         return []
 
     def list_rooms(self, now: float) -> list[ev.UiEvent]:
-        self._request(p.ListRooms(self._new_id()), "rooms", now)
+        self.requests.ask(p.ListRooms(self.requests.new_id()), "rooms", now)
         return []
 
     def whois(self, nick: str, now: float) -> list[ev.UiEvent]:
         if not p.valid_nick(nick):
             return [ev.Notice(now, f"not a valid nick: {nick}", "error")]
-        self._request(p.Whois(self._new_id(), nick), "whois", now, nick)
+        self.requests.ask(p.Whois(self.requests.new_id(), nick), "whois", now, nick)
         return []
 
     def verify(self, nick: str, now: float) -> list[ev.UiEvent]:
@@ -265,11 +228,11 @@ class ClientCore:
 
     def ping(self, now: float, quiet: bool = False) -> list[ev.UiEvent]:
         self._last_ping = now
-        self._request(p.Ping(self._new_id()), "ping", now, quiet=quiet)
+        self.requests.ask(p.Ping(self.requests.new_id()), "ping", now, quiet=quiet)
         return []
 
     def quit(self, reason: str = "") -> None:
-        self._outbox.append(encode(p.Bye(reason[: p.MAX_SHORT])))
+        self.requests.send(p.Bye(reason[: p.MAX_SHORT]))
 
     # --- time --------------------------------------------------------------------
 
@@ -315,7 +278,7 @@ class ClientCore:
         self.roster.reset(packet.users)
         self.rooms = {r.casefold(): r for r in packet.rooms}
         self.limits = packet.limits
-        self._bucket = _pacer(packet.limits, now)
+        self.requests.new_limits(packet.limits, now)
         wanted = self._wanted_rooms[-1].casefold() if self._wanted_rooms else LOBBY
         self.current_room = self.rooms.get(wanted, LOBBY)
         nicks = tuple(nick for nick, _ in packet.users)
@@ -323,7 +286,9 @@ class ClientCore:
         for nick, key in packet.users:
             out += self._meet(nick, key, now)
         for room in packet.rooms:  # learn who is in the rooms we were put back in
-            self._request(p.Names(self._new_id(), room), "rejoin", now, room, quiet=True)
+            self.requests.ask(
+                p.Names(self.requests.new_id(), room), "rejoin", now, room, quiet=True
+            )
         if packet.motd:
             out.append(ev.Notice(now, packet.motd))
         return out
@@ -335,14 +300,14 @@ class ClientCore:
         return out
 
     def _on_ok(self, packet: p.Ok, now: float) -> list[ev.UiEvent]:
-        self._pending.pop(packet.id, None)
+        self.requests.answered(packet.id)
         return []
 
     def _on_err(self, packet: p.Error, now: float) -> list[ev.UiEvent]:
         if packet.fatal:
             self.rejected = packet
             return [ev.Disconnected(now, packet.msg or packet.code)]
-        request = self._pending.pop(packet.id, None) if packet.id is not None else None
+        request = self.requests.answered(packet.id)
         if request is not None:
             self.failures.append(packet)
             if request.kind == "join":
@@ -415,7 +380,7 @@ class ClientCore:
         return [ev.Left(now, packet.nick, packet.room, packet.count, packet.reason)]
 
     def _on_users(self, packet: p.Users, now: float) -> list[ev.UiEvent]:
-        request = self._pending.pop(packet.id, None)
+        request = self.requests.answered(packet.id)
         kind = request.kind if request else ""
         if kind in ("join", "rejoin"):
             self.rooms[packet.room.casefold()] = packet.room
@@ -427,15 +392,15 @@ class ClientCore:
         return [ev.UserList(now, packet.room, packet.users)]
 
     def _on_roomlist(self, packet: p.RoomList, now: float) -> list[ev.UiEvent]:
-        self._pending.pop(packet.id, None)
+        self.requests.answered(packet.id)
         return [ev.RoomList(now, packet.rooms)]
 
     def _on_whoisreply(self, packet: p.WhoisReply, now: float) -> list[ev.UiEvent]:
-        self._pending.pop(packet.id, None)
+        self.requests.answered(packet.id)
         return [ev.WhoisInfo(now, packet.nick, fingerprint(packet.key), packet.rooms, packet.since)]
 
     def _on_pong(self, packet: p.Pong, now: float) -> list[ev.UiEvent]:
-        request = self._pending.pop(packet.id, None)
+        request = self.requests.answered(packet.id)
         if request is None or request.kind != "ping":
             return []
         self.rtt_ms = (now - request.sent_at) * 1000.0

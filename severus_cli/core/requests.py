@@ -1,0 +1,89 @@
+"""A client's outgoing packets: ids, answers awaited, and pacing to the host's limit.
+
+Room and private messages wait in a queue released by a token bucket a little stricter
+than the one the host announced, so a paste of many lines is delivered in order and
+none is refused. Pure bookkeeping: packets in, bytes out, ``now`` from the caller.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+from severus_cli.core import packets as p
+from severus_cli.core.fields import MAX_ID
+from severus_cli.core.packets import Packet, encode
+from severus_cli.core.ratelimit import TokenBucket
+
+
+def pacer(limits: p.RateLimits, now: float) -> TokenBucket:
+    """A bucket a little stricter than the host's, so network jitter never trips it."""
+    return TokenBucket(max(1.0, limits.burst * 0.8), limits.rate * 0.9, now)
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """A packet awaiting its answer; ``kind`` is its wire type (or relay kind)."""
+
+    kind: str
+    sent_at: float
+    subject: str = ""  # room or nick it is about
+    quiet: bool = False  # heartbeat pings show nothing
+
+
+class Requests:
+    def __init__(self, limits: p.RateLimits, now: float) -> None:
+        self.pending: dict[int, Request] = {}
+        self.last_id = 0  # id of the newest request, so callers can match its answer
+        self._next_id = 1
+        self._paced: deque[bytes] = deque()
+        self._bucket = pacer(limits, now)
+        self._outbox: list[bytes] = []
+
+    def new_id(self) -> int:
+        request = self.last_id = self._next_id
+        self._next_id = self._next_id % MAX_ID + 1
+        return request
+
+    def send(self, packet: Packet) -> None:
+        """A packet that expects no answer."""
+        self._outbox.append(encode(packet))
+
+    def ask(
+        self,
+        packet: Packet,
+        kind: str,
+        now: float,
+        subject: str = "",
+        quiet: bool = False,
+        paced: bool = False,
+    ) -> None:
+        """A packet with an ``id`` whose answer we wait for; ``paced`` ones queue."""
+        self.pending[packet.id] = Request(kind, now, subject, quiet)  # type: ignore[attr-defined]
+        if paced:
+            self._paced.append(encode(packet))
+            self.release(now)
+        else:
+            self._outbox.append(encode(packet))
+
+    def answered(self, request: int | None) -> Request | None:
+        return self.pending.pop(request, None) if request is not None else None
+
+    def release(self, now: float) -> None:
+        while self._paced and self._bucket.take(now):
+            self._outbox.append(self._paced.popleft())
+
+    def new_limits(self, limits: p.RateLimits, now: float) -> None:
+        self._bucket = pacer(limits, now)
+
+    @property
+    def queued(self) -> int:
+        """Messages held back to respect the host's rate limit."""
+        return len(self._paced)
+
+    def take(self) -> list[bytes]:
+        out, self._outbox = self._outbox, []
+        return out
+
+    def count(self, kinds: frozenset[str]) -> int:
+        return sum(1 for r in self.pending.values() if r.kind in kinds)
