@@ -315,6 +315,9 @@ class ClientCore:
         return [ev.Notice(now, packet.msg or packet.code, "error")]
 
     def _on_sealed(self, packet: p.Sealed, now: float) -> list[ev.UiEvent]:
+        if packet.sender.casefold() == self.nick.casefold():
+            error = RemoteProtocolError("the host claims it came from us", "e2e_forged")
+            return [self._forged(packet.sender, error, now)]
         key = self.roster.key_of(packet.sender)
         if key is None:
             return [ev.Notice(now, f"a room message from unknown {packet.sender} dropped", "warn")]

@@ -151,6 +151,11 @@ class Keyring:
         envelope = wire.decode_sealed(data)
         slot = (key, nick.casefold(), room.casefold())
         sender_key = self._theirs.get(slot, {}).get(envelope.epoch)
+        if sender_key is None and any(
+            envelope.epoch in epochs for other, epochs in self._theirs.items() if other != slot
+        ):
+            # Sealed with someone else's key: the host relabelled who sent it.
+            raise RemoteProtocolError("the message was sealed by someone else", "e2e_forged")
         if sender_key is None:
             if len(self._pending) >= MAX_PENDING:
                 self._pending.popleft()
@@ -166,7 +171,10 @@ class Keyring:
         for item in waiting:
             slot = self._theirs.get((sender, tag, item.room.casefold()), {})
             key = slot.get(item.sealed.epoch)
-            if key is None or item.nick.casefold() != tag:
+            if key is not None and item.nick.casefold() != tag:
+                self._forged.append(item.nick)  # sealed by this sender, labelled another
+                continue
+            if key is None:
                 self._pending.append(item)
                 continue
             try:

@@ -1,0 +1,49 @@
+"""Turns a real severus host into a hostile one, for tests only.
+
+Loaded by Python at start-up when this folder is on PYTHONPATH; does nothing unless
+EVIL_HOST_MODE is set. It patches the host's routing of end-to-end encrypted room
+messages the way someone who controls a host could:
+- ``tamper``: flip one byte of every sealed message;
+- ``replay``: deliver every sealed message twice;
+- ``forge``: claim every sealed message comes from another participant (``EVIL_AS``);
+- ``leak``: deliver room messages to everyone in the lobby, members or not.
+"""
+
+from __future__ import annotations
+
+import os
+
+MODE = os.environ.get("EVIL_HOST_MODE", "")
+
+if MODE:
+    from severus_cli.core import host as _host
+    from severus_cli.core import packets as _p
+
+    _original = _host.HostCore._seal
+
+    def _evil_seal(self, peer, seal, now):  # type: ignore[no-untyped-def]
+        actions = _original(self, peer, seal, now)
+        out = []
+        for action in actions:
+            if not isinstance(action, _host.Broadcast):
+                out.append(action)
+                continue
+            packet = _p.decode_from_host(action.data)
+            assert isinstance(packet, _p.Sealed)
+            if MODE == "tamper":
+                data = bytearray(packet.data)
+                data[len(data) // 2] ^= 0x01
+                forged = _p.Sealed(packet.sender, packet.room, bytes(data), packet.ts)
+                out.append(_host.Broadcast(action.conns, _p.encode(forged)))
+            elif MODE == "replay":
+                out += [action, action]
+            elif MODE == "forge":
+                forged = _p.Sealed(os.environ["EVIL_AS"], packet.room, packet.data, packet.ts)
+                out.append(_host.Broadcast(action.conns, _p.encode(forged)))
+            elif MODE == "leak":
+                lobby = self._rooms[_p.LOBBY]
+                everyone = tuple(c for c in lobby.members if c != peer.conn)
+                out.append(_host.Broadcast(everyone, action.data))
+        return out
+
+    _host.HostCore._seal = _evil_seal  # type: ignore[method-assign]

@@ -1,0 +1,109 @@
+"""A host run by an attacker still cannot make participants read altered, replayed or
+forged room messages, nor let someone who left a room read what follows.
+
+The host is the real severus host with its routing patched the way an attacker who
+controls it could (tests/e2e/evil_host/sitecustomize.py); the participants are real,
+unmodified ``severus join --json`` processes.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from conftest import cli_env
+
+if TYPE_CHECKING:
+    from conftest import Host, Lab, Piped
+
+EVIL = str(Path(__file__).resolve().parent / "evil_host")
+WARNING = "failed end-to-end verification"
+
+
+def _evil_host(lab: Lab, mode: str, **extra: str) -> Host:
+    env = cli_env(PYTHONPATH=EVIL, EVIL_HOST_MODE=mode, **extra)
+    return lab.host("ana", env=env)
+
+
+def _bot(lab: Lab, host: Host, nick: str) -> Piped:
+    bot = lab.piped(
+        "join",
+        host.address,
+        "--nick",
+        nick,
+        "--accept-new",
+        "--json",
+        "--config-dir",
+        str(lab.config(nick)),
+        name=f"bot {nick}",
+    )
+    bot.wait_json(event="welcome")
+    return bot
+
+
+def _events(bot: Piped, seconds: float) -> list[dict[str, Any]]:
+    """Every JSON event the bot prints in the next ``seconds``."""
+    events: list[dict[str, Any]] = []
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            events.append(json.loads(bot.next_line(left)))
+        except AssertionError:
+            break
+    return events
+
+
+def _said(events: list[dict[str, Any]]) -> list[str]:
+    return [e["text"] for e in events if e["event"] == "message" and not e.get("own")]
+
+
+def _warned(events: list[dict[str, Any]]) -> bool:
+    return any(e["event"] == "notice" and WARNING in e["text"] for e in events)
+
+
+@pytest.mark.parametrize("mode", ["tamper", "forge"])
+def test_altered_or_misattributed_room_messages_are_dropped_with_a_warning(
+    lab: Lab, mode: str
+) -> None:
+    host = _evil_host(lab, mode, EVIL_AS="dee")  # forge: everything "from dee"
+    bob = _bot(lab, host, "bob")
+    cy = _bot(lab, host, "cy")
+    dee = _bot(lab, host, "dee")
+    bob.wait_json(event="join", nick="dee")  # so bob hands both his key
+    dee.write_line("dee speaks")  # the host delivers it; only its label may change
+    bob.write_line("bob speaks")  # sealed by bob; the host alters it on the way
+    events = _events(cy, 3.0)
+    assert "bob speaks" not in _said(events)
+    assert _warned(events), events
+
+
+def test_replayed_room_messages_are_shown_once_and_flagged(lab: Lab) -> None:
+    host = _evil_host(lab, "replay")
+    bob = _bot(lab, host, "bob")
+    cy = _bot(lab, host, "cy")
+    bob.wait_json(event="join", nick="cy")
+    bob.write_line("only once")
+    events = _events(cy, 3.0)
+    assert _said(events).count("only once") == 1
+    assert _warned(events), events
+
+
+def test_who_left_a_room_cannot_read_what_follows(lab: Lab) -> None:
+    host = _evil_host(lab, "leak")  # the host delivers room traffic to non-members too
+    bob = _bot(lab, host, "bob")
+    cy = _bot(lab, host, "cy")
+    dee = _bot(lab, host, "dee")
+    bob.wait_json(event="join", nick="dee")
+    for bot in (bob, cy, dee):
+        bot.write_line("/join den")
+        bot.wait_json(event="room", room="den")
+    bob.write_line("while dee is here")
+    assert "while dee is here" in _said(_events(dee, 2.0))
+    dee.write_line("/leave")
+    bob.wait_json(event="leave", nick="dee", room="den")
+    bob.write_line("after dee left")
+    assert "after dee left" in _said(_events(cy, 2.0))  # members read it
+    assert "after dee left" not in _said(_events(dee, 2.0))  # dee gets bytes, no key
