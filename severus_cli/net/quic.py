@@ -25,7 +25,8 @@ from aioquic.quic.packet import QuicErrorCode
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from severus_cli.core.host_types import MAX_BACKLOG
-from severus_cli.errors import HostUnreachable
+from severus_cli.errors import HostUnreachable, JoinSecretRefused
+from severus_cli.net.client_link import ClientLink, Verify
 from severus_cli.net.guard import ConnectionGuard
 from severus_cli.net.host_loop import HostLoop
 from severus_cli.net.tls import ALPN
@@ -264,3 +265,39 @@ async def open_quic(
         await client.close()
         raise
     return reader, writer, client
+
+
+async def hop_over_quic(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    client: QuicClient,
+    static_private: bytes,
+    verify: Verify,
+    timeout: float,
+    path: str,
+    psk: bytes | None,
+) -> ClientLink:
+    """Run the hop session on a fresh QUIC connection; close it if that fails."""
+    try:
+        link = await ClientLink.handshake(
+            reader,
+            writer,
+            client.cert_hash(),
+            static_private,
+            verify,
+            timeout,
+            on_close=client.close,
+            path=path,
+            psk=psk,
+        )
+    except JoinSecretRefused:
+        reason = client.closed_reason()  # closed at the QUIC level: not the secret
+        await client.close()
+        if reason is not None:
+            raise HostUnreachable(f"the host closed the connection: {reason}") from None
+        raise
+    except BaseException:
+        await client.close()
+        raise
+    client.start_keepalive(link.close)
+    return link

@@ -14,7 +14,6 @@ from severus_cli.core.ticket import Endpoint, decode_ticket, looks_like_ticket
 from severus_cli.core.trust import normalise_host
 from severus_cli.errors import (
     HostUnreachable,
-    JoinSecretRefused,
     RejectedError,
     SeverusError,
     TrustError,
@@ -79,32 +78,12 @@ async def open_link(
         return await open_via_relay(identity, endpoint, policy, timeout)
     psk = join_psk(policy.secret) if policy.secret is not None else None
     if endpoint.transport == "quic":
-        from severus_cli.net.quic import open_quic
+        from severus_cli.net.quic import hop_over_quic, open_quic
 
         reader, writer, client = await open_quic(endpoint.host, endpoint.port, timeout)
-        try:
-            link = await ClientLink.handshake(
-                reader,
-                writer,
-                client.cert_hash(),
-                identity.static_private,
-                make_verifier(policy),
-                timeout,
-                on_close=client.close,
-                path="quic",
-                psk=psk,
-            )
-        except JoinSecretRefused:
-            reason = client.closed_reason()  # closed at the QUIC level: not the secret
-            await client.close()
-            if reason is not None:
-                raise HostUnreachable(f"the host closed the connection: {reason}") from None
-            raise
-        except BaseException:
-            await client.close()
-            raise
-        client.start_keepalive(link.close)
-        return link
+        verify = make_verifier(policy)
+        private = identity.static_private
+        return await hop_over_quic(reader, writer, client, private, verify, timeout, "quic", psk)
     reader, writer, cert_hash = await open_tcp(endpoint.host, endpoint.port, timeout)
     return await ClientLink.handshake(
         reader, writer, cert_hash, identity.static_private, make_verifier(policy), timeout, psk=psk

@@ -21,7 +21,6 @@ from severus_cli.core.routes import RelayRoute
 from severus_cli.core.session import join_psk
 from severus_cli.errors import (
     HostUnreachable,
-    JoinSecretRefused,
     RejectedError,
     SeverusError,
     TrustError,
@@ -169,36 +168,16 @@ async def _punched(
     psk: bytes | None,
     hole: asyncio.Event,
 ) -> ClientLink:
-    from severus_cli.net.quic import open_quic
+    from severus_cli.net.quic import hop_over_quic, open_quic
     from severus_cli.net.udp_nat import punch_socket
 
     if not await punch_socket(sock, peer, PUNCH_WAIT):
         raise HostUnreachable("no answer to our punches (a symmetric NAT on either side?)")
     hole.set()
     reader, writer, client = await open_quic(peer[0], peer[1], timeout, sock=sock)
-    try:
-        link = await ClientLink.handshake(
-            reader,
-            writer,
-            client.cert_hash(),
-            identity.static_private,
-            verify,
-            timeout,
-            on_close=client.close,
-            path="punched",
-            psk=psk,
-        )
-    except JoinSecretRefused:
-        reason = client.closed_reason()  # closed at the QUIC level: not the secret
-        await client.close()
-        if reason is not None:
-            raise HostUnreachable(f"the host closed the connection: {reason}") from None
-        raise
-    except BaseException:
-        await client.close()
-        raise
-    client.start_keepalive(link.close)
-    return link
+    return await hop_over_quic(
+        reader, writer, client, identity.static_private, verify, timeout, "punched", psk
+    )
 
 
 async def _relayed(
