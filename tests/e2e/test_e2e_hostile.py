@@ -8,21 +8,15 @@ import ssl
 import time
 from typing import TYPE_CHECKING
 
+import attack
 import msgpack
 
 from severus_cli.core import packets
-from severus_cli.core.session import HopSession, Payload, PeerIdentity, Role
-from severus_cli.net.tls import client_context, peer_cert_hash
 
 if TYPE_CHECKING:
     from conftest import Host, Lab, Term
 
 CLOSE_WITHIN = 3.0
-
-
-def _tls(port: int) -> ssl.SSLSocket:
-    raw = socket.create_connection(("127.0.0.1", port), timeout=5)
-    return client_context().wrap_socket(raw, server_hostname=None)
 
 
 def _closed_by_peer(
@@ -51,47 +45,17 @@ def _closed_by_peer(
         received += data
 
 
-class RawPeer:
-    """A client that speaks TLS and Noise correctly, then says whatever the test wants."""
-
-    def __init__(self, port: int) -> None:
-        self.sock = _tls(port)
-        self.session = HopSession(Role.INITIATOR, os.urandom(32), peer_cert_hash(self.sock))
-        self.sock.sendall(self.session.data_to_send())
-        while not any(isinstance(e, PeerIdentity) for e in self._events(self.sock.recv(65536))):
-            pass
-        self.session.proceed()
-        self.sock.sendall(self.session.data_to_send())
-
-    def _events(self, data: bytes) -> list[object]:
-        assert data, "the host closed the connection during the handshake"
-        return list(self.session.receive_data(data))
-
-    def send(self, payload: bytes) -> None:
-        self.sock.sendall(self.session.seal(payload))
-
-    def hello(self, nick: str) -> None:
-        self.send(packets.encode(packets.Hello(nick, "raw-test", ())))
-        got: list[packets.Packet] = []
-        while not any(isinstance(p, packets.Welcome) for p in got):
-            got += self.packets(self.sock.recv(65536))
-
-    def packets(self, data: bytes) -> list[packets.Packet]:
-        return [
-            packets.decode_from_host(e.data) for e in self._events(data) if isinstance(e, Payload)
-        ]
+class RawPeer(attack.RawPeer):
+    """The shared raw client (tests/e2e/attack.py), read until the host hangs up."""
 
     def fatal_error(self) -> packets.Error:
         """Read until the host closes; the last packet must be a fatal error."""
         received = _closed_by_peer(self.sock)
-        got = self.packets(received) if received else []
+        got = self.decode(received) if received else []
         errors = [p for p in got if isinstance(p, packets.Error)]
         assert errors, f"the host closed without an err packet (got {got})"
         assert errors[-1].fatal, errors[-1]
         return errors[-1]
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 def _chat_still_works(ana: Host, bob: Term, cy: Term, text: str) -> None:
@@ -116,7 +80,7 @@ def test_bad_input_never_hurts_others(lab: Lab) -> None:
     _chat_still_works(ana, bob, cy, "after-plain-garbage")
 
     # TLS, then garbage instead of a Noise handshake: a complete bogus frame.
-    with _tls(port) as tls:
+    with attack.tls(port) as tls:
         tls.sendall(b"\x00\x40" + os.urandom(64))
         start = time.monotonic()
         _closed_by_peer(tls)
@@ -124,7 +88,7 @@ def test_bad_input_never_hurts_others(lab: Lab) -> None:
     _chat_still_works(ana, bob, cy, "after-tls-garbage")
 
     # TLS, then silence: dropped by the handshake timeout (1 s), well within 2.5 s.
-    with _tls(port) as silent:
+    with attack.tls(port) as silent:
         start = time.monotonic()
         assert _closed_by_peer(silent, within=2.5, clean=True) == b""
         assert time.monotonic() - start >= 0.5, "closed before the handshake timeout"
