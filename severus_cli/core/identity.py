@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, x25519
 from cryptography.x509.oid import NameOID
 
 from severus_cli.core.files import atomic_write, locked
+from severus_cli.core.identity_format import FINGERPRINT_PREFIX, fingerprint
 from severus_cli.errors import ConfigError, IdentityExistsError, UsageError
 
 IDENTITY_KEY_FILE = "identity.key"
@@ -32,15 +33,8 @@ TLS_CERT_FILE = "tls.crt"
 IDENTITY_FILES = (IDENTITY_KEY_FILE, TLS_KEY_FILE, TLS_CERT_FILE)
 CERT_NAME = "severus"
 CERT_VALIDITY = dt.timedelta(days=3652)
-FINGERPRINT_PREFIX = "SHA256:"
 
 _B64_BODY = re.compile(r"[A-Za-z0-9+/]{43}")
-
-
-def fingerprint(data: bytes) -> str:
-    """OpenSSH-style fingerprint people can compare: ``SHA256:`` + unpadded base64."""
-    digest = hashlib.sha256(data).digest()
-    return FINGERPRINT_PREFIX + base64.b64encode(digest).decode("ascii").rstrip("=")
 
 
 def parse_fingerprint(text: str) -> str:

@@ -3,9 +3,10 @@
 The host dials the relay (TLS + Noise, as on its control channel), answers the
 relay's ``open`` with ``accept``, and once ``spliced`` arrives, acts as the TLS
 *server* for the participant at the far end of the pipe, then hands the connection
-to the one :class:`HostLoop` like any TCP client. The inner TLS runs on memory BIOs:
-bytes that arrive in the same read as ``spliced`` are the participant's ClientHello
-and are fed straight in, with no window in which they could be lost.
+to the one :class:`HostLoop` like any TCP client. The inner TLS is the same memory-BIO
+TLS as direct connections (:class:`TlsConnection`): bytes that arrive in the same read
+as ``spliced`` are the participant's ClientHello and are fed straight in, with no window
+in which they could be lost.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from severus_cli.core.relay_packets import Accept, RelayError, Spliced
 from severus_cli.errors import SeverusError
 from severus_cli.net.host_loop import HostLoop
 from severus_cli.net.tls import peer_cert_hash
+from severus_cli.net.tls_bio import TlsConnection
 
-READ_CHUNK = 65536
 MAX_BACKLOG = 1 << 20  # unsent bytes before a participant that stopped reading is cut off
 
 
@@ -42,9 +43,7 @@ class RelayedHostConnection(asyncio.Protocol):
         self._timeout = handshake_timeout
         self._transport: asyncio.Transport | None = None
         self._link: RelayLink | None = None
-        self._incoming = ssl.MemoryBIO()
-        self._outgoing = ssl.MemoryBIO()
-        self._tls: ssl.SSLObject | None = None
+        self._tls: TlsConnection | None = None
         self._conn: int | None = None
         self._ended = False
         self.peer = f"relayed {label}"
@@ -67,7 +66,8 @@ class RelayedHostConnection(asyncio.Protocol):
         if link is None or self._ended:
             return
         if link.spliced:
-            self._tls_in(data)
+            if self._tls is not None:
+                self._tls.data_received(data)
             return
         was_established = link.established
         try:
@@ -82,41 +82,21 @@ class RelayedHostConnection(asyncio.Protocol):
             if isinstance(packet, RelayError):
                 self.close()
                 return
-            if isinstance(packet, Spliced):
-                self._tls = self._server_context.wrap_bio(
-                    self._incoming, self._outgoing, server_side=True
+            if isinstance(packet, Spliced) and self._transport is not None:
+                self._tls = TlsConnection(
+                    self._transport, self._server_context, self._opened, self._plaintext
                 )
-                self._tls_in(link.leftover)
+                self._tls.data_received(link.leftover)
+                return
 
-    def _tls_in(self, data: bytes) -> None:
-        """Feed ciphertext from the participant; deliver plaintext to the host loop."""
-        tls = self._tls
-        if tls is None:
-            return
-        self._incoming.write(data)
-        try:
-            if self._conn is None:
-                try:
-                    tls.do_handshake()
-                except ssl.SSLWantReadError:
-                    return
-                finally:
-                    self._write(self._outgoing.read())
-                self._conn = self._host.open(self)
-                if not self.done.done():
-                    self.done.set_result(None)
-            while not self._ended:
-                try:
-                    chunk = tls.read(READ_CHUNK)
-                except ssl.SSLWantReadError:
-                    break
-                if not chunk:
-                    self.close()
-                    break
-                self._host.feed(self._conn, chunk)
-        except ssl.SSLError:
-            self.close()
-        self._write(self._outgoing.read())
+    def _opened(self) -> None:
+        self._conn = self._host.open(self)
+        if not self.done.done():
+            self.done.set_result(None)
+
+    def _plaintext(self, data: bytes) -> None:
+        if self._conn is not None and not self._ended:
+            self._host.feed(self._conn, data)
 
     def _write(self, data: bytes) -> None:
         transport = self._transport
@@ -133,15 +113,14 @@ class RelayedHostConnection(asyncio.Protocol):
 
     def write(self, data: bytes) -> None:
         if self._tls is not None and not self._ended:
-            try:
-                self._tls.write(data)
-            except ssl.SSLError:
+            self._tls.write(data)
+            if self._tls.backlog > MAX_BACKLOG:
                 self.close()
-                return
-            self._write(self._outgoing.read())
 
     def close(self) -> None:
-        if self._transport is not None and not self._transport.is_closing():
+        if self._tls is not None:
+            self._tls.close()
+        elif self._transport is not None and not self._transport.is_closing():
             self._transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:

@@ -6,12 +6,11 @@ host's static key and certificate hash, before the client reveals its own identi
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from severus_cli.core import known_hosts
-from severus_cli.core.identity_format import fingerprint
+from severus_cli.core.identity_format import digest_fingerprint, fingerprint
 from severus_cli.core.trust import TrustVerdict, changed_key_message, judge, new_host_message
 from severus_cli.errors import ChangedHostKeyError, TrustError, UnknownHostError
 from severus_cli.net.client_link import Verify
@@ -25,11 +24,6 @@ class NewHostPending(UnknownHostError):
         self.host = host
         self.key_fp = key_fp
         self.cert_fp = cert_fp
-
-
-def digest_fingerprint(digest: bytes) -> str:
-    """Format an already computed SHA-256 (the certificate hash) as a fingerprint."""
-    return "SHA256:" + base64.b64encode(digest).decode("ascii").rstrip("=")
 
 
 @dataclass

@@ -59,6 +59,14 @@ def _squeeze(text: str, limit: int = 3000) -> str:
     return re.sub(r"\n\s*\n", "\n", text)[-limit:]
 
 
+def ticket_in(host_text: str) -> str:
+    """The ticket a host printed (wrapped over lines on a narrow terminal)."""
+    block = host_text.split("Ticket", 1)[1].split("\n", 1)[1].split("Friends join with", 1)[0]
+    ticket = "".join(block.split())
+    assert ticket.startswith("sev"), host_text
+    return ticket
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 nobody listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
+from conftest import ticket_in
+
 if TYPE_CHECKING:
     from conftest import Lab
 
@@ -96,17 +98,9 @@ def test_plain_lines_when_stdout_is_not_a_terminal(lab: Lab) -> None:
     assert b"\r" not in out
 
 
-def _ticket(host_text: str) -> str:
-    """The ticket the host printed (wrapped over lines on a narrow terminal)."""
-    block = host_text.split("Ticket", 1)[1].split("\n", 1)[1].split("Friends join with", 1)[0]
-    ticket = "".join(block.split())
-    assert ticket.startswith("sev"), host_text
-    return ticket
-
-
 def test_join_by_ticket_needs_no_trust_question(lab: Lab) -> None:
     ana = lab.host("ana")
-    bob = lab.join(_ticket(ana.text), "bob", accept_new=False)
+    bob = lab.join(ticket_in(ana.text), "bob", accept_new=False)
     ana.expect(r" \* bob joined\.")
     assert "yes/no" not in bob.text
     bob.say("by ticket", "bob")
@@ -118,6 +112,6 @@ def test_ticket_on_stdin_then_messages(lab: Lab) -> None:
     bot = lab.piped(
         "join", "-", "--nick", "tk", "--json", "--config-dir", str(lab.config("tk")), name="tk"
     )
-    bot.write_line(_ticket(ana.text) + "\nfirst words after the ticket")
+    bot.write_line(ticket_in(ana.text) + "\nfirst words after the ticket")
     bot.wait_json(event="welcome")
     ana.expect(r"tk: first words after the ticket", timeout=2)

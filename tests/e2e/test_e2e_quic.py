@@ -7,22 +7,17 @@ import os
 import signal
 from typing import TYPE_CHECKING
 
+from conftest import ticket_in
+
 if TYPE_CHECKING:
     from conftest import Lab
-
-
-def _ticket(host_text: str) -> str:
-    block = host_text.split("Ticket", 1)[1].split("\n", 1)[1].split("Friends join with", 1)[0]
-    ticket = "".join(block.split())
-    assert ticket.startswith("sev"), host_text
-    return ticket
 
 
 def test_quic_host_ticket_chat_send_and_reconnect(lab: Lab) -> None:
     port = lab.free_port()
     ana = lab.host("ana", "--mode", "quic", port=port)
     assert "QUIC (UDP)" in ana.text
-    ticket = _ticket(ana.text)
+    ticket = ticket_in(ana.text)
     bob = lab.join(ticket, "bob", accept_new=False)  # the ticket is the pin: no question
     cy = lab.join(ticket, "cy", accept_new=False)
     bob.expect(r"connected over direct \(QUIC\)")
@@ -45,7 +40,7 @@ def test_quic_host_ticket_chat_send_and_reconnect(lab: Lab) -> None:
     os.kill(ana.pid, signal.SIGKILL)
     bob.expect(r"reconnecting in", timeout=15)  # QUIC has no FIN: the keepalive notices
     ana2 = lab.host("ana", "--mode", "quic", port=port)
-    assert _ticket(ana2.text) == ticket
+    assert ticket_in(ana2.text) == ticket
     bob.expect(r"reconnected", timeout=20)
     cy.expect(r"reconnected", timeout=20)
     bob.expect(r"Welcome, bob!")
