@@ -21,6 +21,7 @@ from severus_cli.core.e2e.verify import safety_code
 from severus_cli.core.framing import encode_frame
 from severus_cli.core.host import HostConfig
 from severus_cli.core.session import make_prologue
+from severus_cli.net.tls import ALPN
 
 DOC = Path(__file__).resolve().parent.parent / "PROTOCOL.md"
 EXAMPLE = re.compile(r"```json (client|host)\n(.*?)\n```\n```hex\n(.*?)\n```", re.S)
@@ -63,11 +64,14 @@ def test_every_packet_type_is_documented() -> None:
 
 def test_documented_constants() -> None:
     text = DOC.read_text(encoding="utf-8")
-    assert make_prologue(bytes(32))[:10] == b"severus/1\x00"
+    assert make_prologue(bytes(32))[:10] == b"severus/2\x00"
+    assert "ALPN `severus/2`" in text and ALPN == "severus/2"
     assert len(make_prologue(bytes(32))) == 42
     assert "42 bytes in all" in text
     assert f"1 to {packets.MAX_TEXT:,} characters" in text
-    assert encode_frame(bytes(26))[:2] == bytes.fromhex("001a")
+    ok = packets.encode(packets.Ok(7))
+    assert len(ok) == 10 and "The `ok` above (10 bytes) travels as a 12-byte frame" in text
+    assert encode_frame(ok) == bytes.fromhex("000a") + ok
 
 
 def test_every_error_code_is_documented() -> None:

@@ -45,7 +45,7 @@ Action = Send | Broadcast | Close | Log
 
 UNLIMITED_RATE = 1e6  # the largest rate the protocol's limits field allows
 MIN_FRAME = 1024  # smaller and a room message of a few hundred characters no longer fits
-FRAME_OVERHEAD = 128  # a seal or relay packet around its data, plus the 16-byte tag
+FRAME_OVERHEAD = 128  # a seal or relay packet around its data, with room to spare
 MAX_BACKLOG = 1 << 20  # unsent bytes for one participant before it is dropped as too slow
 
 

@@ -37,7 +37,7 @@ ROSTER_PAGE = 500  # (nick, key) pairs per welcome or roster packet: fits with 3
 MAX_DATA = 65000  # bytes of opaque end-to-end data in one seal or relay
 MIN_DATA = 512  # the lowest max_data a host may announce
 MAX_SHORT = 300  # reasons, error messages, client names
-MAX_PACKET = 65519
+MAX_PACKET = 65535  # one frame (PROTOCOL.md section 2)
 
 
 def valid_nick(nick: str) -> bool:

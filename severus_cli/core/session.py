@@ -1,9 +1,16 @@
-"""The hop session: Noise_XX_25519_ChaChaPoly_SHA256 over length-prefixed frames.
+"""The hop session: a Noise_XX_25519_ChaChaPoly_SHA256 handshake, then packets, all in
+length-prefixed frames inside the transport's TLS 1.3.
 
 Sans-IO in the manner of h11: feed received bytes with :meth:`HopSession.receive_data`,
 collect events, queue packets with :meth:`send`, and write :meth:`data_to_send` to
 the transport. The prologue binds the protocol version and the SHA-256 of the TLS
 certificate both sides saw, so a TLS interceptor breaks the handshake.
+
+The handshake authenticates both long-term keys (and the join secret) to the TLS
+channel it ran in; after it, that channel alone carries the packets. Nothing is
+encrypted a second time per hop: what the host forwards is already end-to-end
+ciphertext, so one encoded frame goes to every recipient as the same bytes (see
+PROTOCOL.md, section 3).
 
 The initiator pauses after the responder's message: :class:`PeerIdentity` tells the
 caller who the host is, and nothing about the initiator is revealed until the caller
@@ -22,11 +29,11 @@ from noise.connection import Keypair, NoiseConnection
 from severus_cli.core.framing import MAX_FRAME, FrameDecoder, encode_frame
 from severus_cli.errors import LocalProtocolError, RemoteProtocolError
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 NOISE_NAME = b"Noise_XX_25519_ChaChaPoly_SHA256"
 NOISE_NAME_PSK = b"Noise_XXpsk0_25519_ChaChaPoly_SHA256"  # hosts with a join secret
-PSK_DOMAIN = b"severus/1 join secret\x00"
-MAX_PLAINTEXT = 65519  # noiseprotocol refuses ciphertext over 65,535 bytes
+PSK_DOMAIN = b"severus/1 join secret\x00"  # a fixed label: unchanged by versions
+MAX_PLAINTEXT = MAX_FRAME  # a packet fills at most one frame
 KEY_SIZE = 32
 
 
@@ -61,7 +68,7 @@ class HandshakeComplete:
 
 @dataclass(frozen=True, slots=True)
 class Payload:
-    """One decrypted packet."""
+    """One packet."""
 
     data: bytes
 
@@ -83,7 +90,7 @@ def _remote_static(handshake_state: Any) -> bytes:
 
 
 class HopSession:
-    """One end of a Noise_XX hop session."""
+    """One end of a hop session: the Noise_XX handshake, then packets in frames."""
 
     __slots__ = (
         "_decoder",
@@ -126,7 +133,7 @@ class HopSession:
         noise.set_keypair_from_private_bytes(Keypair.STATIC, static_private)
         noise.set_prologue(make_prologue(cert_hash))
         noise.start_handshake()
-        self._noise = noise
+        self._noise: Any = noise  # None once open: only the handshake needs it
         self._handshake_state = noise.noise_protocol.handshake_state
         if role is Role.INITIATOR:
             self._outbox += encode_frame(noise.write_message(b""))
@@ -163,13 +170,7 @@ class HopSession:
 
     def _receive_frame(self, frame: bytes) -> list[SessionEvent]:
         if self._state is _State.OPEN:
-            try:
-                return [Payload(self._noise.decrypt(frame))]
-            except Exception as error:
-                self._state = _State.FAILED
-                raise RemoteProtocolError(
-                    "a message failed authentication", "bad_crypto"
-                ) from error
+            return [Payload(frame)]
         if self._state is not _State.HANDSHAKE:
             self._state = _State.FAILED
             raise RemoteProtocolError("unexpected message during the handshake", "bad_handshake")
@@ -213,15 +214,18 @@ class HopSession:
         self._state = _State.OPEN
         self._opened = True
         self._handshake_state = None
+        self._noise = None  # its transport ciphers are never used: TLS carries packets
 
     def send(self, payload: bytes) -> None:
-        """Encrypt and queue one packet."""
+        """Queue one packet."""
         self._outbox += self.seal(payload)
 
     def seal(self, payload: bytes) -> bytes:
-        """Encrypt one packet and return its frame without queueing it."""
+        """Frame one packet and return the frame without queueing it.
+
+        The frame depends on nothing but the packet (:func:`encode_frame`), so a host
+        frames a packet once and writes the same bytes to every recipient.
+        """
         if not self._opened:
             raise LocalProtocolError("the session is not established")
-        if len(payload) > MAX_PLAINTEXT:
-            raise LocalProtocolError(f"packet of {len(payload)} bytes exceeds {MAX_PLAINTEXT}")
-        return encode_frame(self._noise.encrypt(payload))
+        return encode_frame(payload)

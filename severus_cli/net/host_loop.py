@@ -15,10 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from severus_cli.core.framing import encode_frame
 from severus_cli.core.host import Action as HostAction
 from severus_cli.core.host import AdminResult, Broadcast, Close, HostCore, Log, Send
 from severus_cli.core.session import HandshakeComplete, HopSession, Payload, Role, join_psk
-from severus_cli.errors import LocalProtocolError, RemoteProtocolError
+from severus_cli.errors import RemoteProtocolError
 
 
 class Link(Protocol):
@@ -66,7 +67,7 @@ class HostLoop:
         self._clock = clock
         self._channels: dict[int, Channel] = {}
         self._next_conn = 1
-        self._trace = trace  # sees every packet the host handles, after hop decryption
+        self._trace = trace  # sees every packet the host handles
         self._psk = join_psk(secret) if secret is not None else None
 
     @property
@@ -182,30 +183,33 @@ class HostLoop:
     def _apply(self, actions: list[HostAction]) -> None:
         for action in actions:
             if isinstance(action, Broadcast):
-                for conn in action.conns:
-                    self._send(conn, action.data)
+                self._send(action.conns, action.data)
             elif isinstance(action, Send):
-                self._send(action.conn, action.data)
+                self._send((action.conn,), action.data)
             elif isinstance(action, Close):
                 self._close(action.conn, action.reason)
             elif isinstance(action, Log):
                 self._log(action.text)
 
-    def _send(self, conn: int, data: bytes) -> None:
-        channel = self._channels.get(conn)
-        if channel is None or channel.closing:
-            return
+    def _send(self, conns: tuple[int, ...], data: bytes) -> None:
+        """Frame ``data`` once and write the same bytes to every open session in ``conns``:
+        a hop adds nothing per recipient (the transport's TLS does its own work)."""
         if self._trace is not None:
             self._trace(data)
-        if channel.session is None:
-            channel.link.write(data)
-            return
-        try:
-            frame = channel.session.seal(data)
-        except LocalProtocolError:
-            return  # the handshake never finished; nothing can be said to it
-        self.traffic.bytes_out += len(frame)
-        channel.link.write(frame)
+        frame = encode_frame(data)
+        channels = self._channels
+        sent = 0
+        for conn in conns:
+            channel = channels.get(conn)
+            if channel is None or channel.closing:
+                continue
+            session = channel.session
+            if session is None:
+                channel.link.write(data)  # the in-process participant takes packets
+            elif session.can_send:  # otherwise the handshake never finished: nothing to say
+                channel.link.write(frame)
+                sent += 1
+        self.traffic.bytes_out += sent * len(frame)
 
     def _flush(self, channel: Channel) -> None:
         if channel.session is not None:

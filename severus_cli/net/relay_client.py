@@ -24,7 +24,7 @@ from severus_cli.errors import (
 )
 from severus_cli.net.tls import client_context, peer_cert_hash
 
-RELAY_ALPN = "severus-relay/1"
+RELAY_ALPN = "severus-relay/2"
 READ_CHUNK = 65536
 
 

@@ -11,7 +11,7 @@ import hashlib
 import ssl
 from pathlib import Path
 
-ALPN = "severus/1"
+ALPN = "severus/2"
 
 
 def server_context(cert_file: Path, key_file: Path) -> ssl.SSLContext:

@@ -134,12 +134,12 @@ def test_bad_input_never_hurts_others(lab: Lab) -> None:
         assert "Exception" not in term.text
 
 
-def test_undecryptable_frame_gets_a_fatal_err(lab: Lab) -> None:
+def test_full_size_frame_of_junk_gets_a_fatal_err(lab: Lab) -> None:
     ana = lab.host("ana")
     peer = RawPeer(ana.port)
     peer.hello("rawbig")
     ana.expect(r" \* rawbig joined\.")
-    peer.sock.sendall(b"\xff\xff" + os.urandom(0xFFFF))
+    peer.sock.sendall(b"\xff\xff" + b"\xc1" + os.urandom(0xFFFE))  # 0xc1: never msgpack
     error = peer.fatal_error()
-    assert error.code == "bad_crypto"
+    assert error.code == "bad_packet"
     peer.close()
