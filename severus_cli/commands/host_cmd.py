@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from rich.console import Console
 from rich.text import Text
 
 from severus_cli.commands.common import console, identity_in, nick_or_login, run_session
@@ -124,15 +124,15 @@ def host(
     run_session(main())
 
 
-_LOG_CONSOLE: Console | None = None
-
-
 def _log_line(text: str) -> None:
     """What a host without a participant shows: who comes and goes, never content."""
-    from severus_cli.ui.render import hhmm
-    from severus_cli.ui.sanitize import literal
+    global _LOG_LINES
+    if _LOG_LINES is None:
+        from severus_cli.ui.oplog import LogLines
+        from severus_cli.ui.render import hhmm
 
-    global _LOG_CONSOLE
-    if _LOG_CONSOLE is None:
-        _LOG_CONSOLE = console()
-    _LOG_CONSOLE.print(Text(f"{hhmm(time.time())} {literal(text)}", style="dim"))
+        _LOG_LINES = LogLines(lambda: hhmm(time.time()), dim=True)
+    _LOG_LINES(text)
+
+
+_LOG_LINES: Callable[[str], None] | None = None

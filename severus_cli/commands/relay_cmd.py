@@ -119,7 +119,12 @@ def _trace() -> Callable[[bytes], None] | None:
 
 def _log_line(text: str) -> None:
     """Who registered, punched, was relayed or refused; never content."""
-    from severus_cli.ui.sanitize import literal
+    global _LOG_LINES
+    if _LOG_LINES is None:
+        from severus_cli.ui.oplog import LogLines
 
-    stamp = time.strftime("%H:%M:%S")
-    console().print(Text(f"{stamp} {literal(text)}"), soft_wrap=True)
+        _LOG_LINES = LogLines(lambda: time.strftime("%H:%M:%S"))
+    _LOG_LINES(text)
+
+
+_LOG_LINES: Callable[[str], None] | None = None

@@ -9,6 +9,9 @@ else is affected.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from severus_cli.core import packets as p
 from severus_cli.core.host_admin import HostAdmin
 from severus_cli.core.host_types import (
@@ -43,6 +46,9 @@ __all__ = [
 ]
 
 
+Handler = Callable[[Participant, Any, float], list[Action]]
+
+
 class HostCore(HostAdmin):
     """Routing state for one host; the same instance serves every transport."""
 
@@ -55,6 +61,17 @@ class HostCore(HostAdmin):
         self._rooms: dict[str, Room] = {LOBBY: Room(LOBBY)}
         self._local: set[int] = set()  # the host's own participant: never refused or kicked
         self.moderation = Moderation(config.allow)
+        self._message_limit = config.message_limit
+        # What a registered participant may send, by packet class (one lookup per packet).
+        self._handlers: dict[type[Packet], Handler] = {
+            p.Seal: self._seal,
+            p.Relay: self._relay,
+            p.Join: lambda peer, join, now: self._join(peer, join.id, join.room),
+            p.Part: lambda peer, part, now: self._part(peer, part),
+            p.Names: lambda peer, names, now: self._names(peer, names),
+            p.ListRooms: self._list_rooms,
+            p.Whois: self._whois,
+        }
 
     # --- queries -----------------------------------------------------------------
 
@@ -163,30 +180,22 @@ class HostCore(HostAdmin):
         return [Send(conn, encode(p.Error(request, code, message)))]
 
     def _dispatch(self, peer: Participant, packet: Packet, now: float) -> list[Action]:
+        handler = self._handlers.get(type(packet))
+        if handler is not None:
+            if not peer.registered:
+                raise RemoteProtocolError("say hello first", "not_registered")
+            return handler(peer, packet, now)
         if isinstance(packet, p.Ping):
             return [Send(peer.conn, encode(p.Pong(packet.id)))]
         if isinstance(packet, p.Bye):
             return [Close(peer.conn, f"quit: {packet.reason}" if packet.reason else "quit")]
         if isinstance(packet, p.Hello):
             return self._hello(peer, packet, now)
-        if not peer.registered:
-            raise RemoteProtocolError("say hello first", "not_registered")
-        if isinstance(packet, p.Seal):
-            return self._seal(peer, packet, now)
-        if isinstance(packet, p.Relay):
-            return self._relay(peer, packet, now)
-        if isinstance(packet, p.Join):
-            return self._join(peer, packet.id, packet.room)
-        if isinstance(packet, p.Part):
-            return self._part(peer, packet)
-        if isinstance(packet, p.Names):
-            return self._names(peer, packet)
-        if isinstance(packet, p.ListRooms):
-            rooms = tuple((r.name, len(r.members)) for r in self._rooms.values())
-            return [Send(peer.conn, encode(p.RoomList(packet.id, rooms)))]
-        if isinstance(packet, p.Whois):
-            return self._whois(peer, packet, now)
         raise RemoteProtocolError(f"{packet.TYPE} is not valid here", "unknown_packet")
+
+    def _list_rooms(self, peer: Participant, packet: p.ListRooms, now: float) -> list[Action]:
+        rooms = tuple((r.name, len(r.members)) for r in self._rooms.values())
+        return [Send(peer.conn, encode(p.RoomList(packet.id, rooms)))]
 
     def _hello(self, peer: Participant, hello: p.Hello, now: float) -> list[Action]:
         if peer.registered:
@@ -287,7 +296,7 @@ class HostCore(HostAdmin):
         return [Send(target, encode(relayed)), Send(peer.conn, encode(p.Ok(relay.id)))]
 
     def _too_long(self, peer: Participant, request: int, data: bytes) -> list[Action] | None:
-        limit = self.config.message_limit
+        limit = self._message_limit
         if len(data) <= limit:
             return None
         return self._reply_error(

@@ -59,14 +59,25 @@ class Packet:
 
     def to_wire(self) -> dict[str, Any]:
         wire: dict[str, Any] = {"t": self.TYPE}
-        for field in fields(self):  # type: ignore[arg-type]
-            value = getattr(self, field.name)
+        for name in _field_names(type(self)):
+            value = getattr(self, name)
             if isinstance(value, tuple):
                 value = list(value)
             elif isinstance(value, RateLimits):
                 value = value.to_wire()
-            wire[field.name] = value
+            wire[name] = value
         return wire
+
+
+_FIELD_NAMES: dict[type[Packet], tuple[str, ...]] = {}
+
+
+def _field_names(cls: type[Packet]) -> tuple[str, ...]:
+    """A packet class's field names, in order; cached (``fields()`` is slow per call)."""
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))  # type: ignore[arg-type]
+    return names
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +238,9 @@ class Ok(Packet):
     SCHEMA = {"id": Int()}
     id: int
 
+    def to_wire(self) -> dict[str, Any]:  # one per message sent: kept direct
+        return {"t": "ok", "id": self.id}
+
 
 @dataclass(frozen=True, slots=True)
 class Error(Packet):
@@ -354,9 +368,12 @@ HOST_PACKETS: dict[str, type[Packet]] = {
 _WIRE_NAMES = {"from": "sender"}
 
 
+_PACKER = msgpack.Packer(use_bin_type=True)  # one for all: packb makes one per call
+
+
 def encode(packet: Packet) -> bytes:
     """Serialise ``packet``; refuse anything a peer would reject."""
-    data: bytes = msgpack.packb(packet.to_wire(), use_bin_type=True)
+    data: bytes = _PACKER.pack(packet.to_wire())
     if len(data) > MAX_PACKET:
         raise LocalProtocolError(f"packet of {len(data)} bytes exceeds {MAX_PACKET}")
     return data
@@ -391,17 +408,30 @@ def decode(data: bytes, table: dict[str, type[Packet]]) -> Packet:
     cls = table.get(tag) if type(tag) is str else None
     if cls is None:
         raise RemoteProtocolError(f"unknown packet type {tag!r:.40}", "unknown_packet")
-    schema = cls.SCHEMA
     values: dict[str, Any] = {}
-    for name, kind in schema.items():
-        if name not in obj:
+    for name, attribute, kind in _plan(cls):
+        value = obj.get(name, _MISSING)
+        if value is _MISSING:
             raise RemoteProtocolError(f"{cls.TYPE}: missing field {name!r}", "bad_packet")
         try:
-            values[_WIRE_NAMES.get(name, name)] = kind.check(obj.pop(name))
+            values[attribute] = kind.check(value)
         except ValueError as error:
             raise RemoteProtocolError(f"{cls.TYPE}.{name} {error}", "bad_packet") from None
     # Unknown extra fields are ignored so later minor versions can add optional ones.
     return cls(**values)
+
+
+_MISSING = object()
+_PLANS: dict[type[Packet], tuple[tuple[str, str, Kind], ...]] = {}
+
+
+def _plan(cls: type[Packet]) -> tuple[tuple[str, str, Kind], ...]:
+    """(wire name, attribute, check) for each field of ``cls``; cached."""
+    plan = _PLANS.get(cls)
+    if plan is None:
+        plan = tuple((n, _WIRE_NAMES.get(n, n), k) for n, k in cls.SCHEMA.items())
+        _PLANS[cls] = plan
+    return plan
 
 
 def decode_from_client(data: bytes) -> Packet:

@@ -20,11 +20,12 @@ trusts that identity and calls :meth:`proceed`.
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from noise.connection import Keypair, NoiseConnection
+from noise.connection import NoiseConnection
 
 from severus_cli.core.framing import MAX_FRAME, FrameDecoder, encode_frame
 from severus_cli.errors import LocalProtocolError, RemoteProtocolError
@@ -89,6 +90,14 @@ def _remote_static(handshake_state: Any) -> bytes:
     return key
 
 
+@functools.lru_cache(maxsize=4)
+def _static_keypair(keypair_class: Any, static_private: bytes) -> Any:
+    """noiseprotocol's key pair for our static key, made once per key: deriving the
+    public half is a scalar multiplication, which a host would otherwise repeat for
+    every connection."""
+    return keypair_class.from_private_bytes(static_private)
+
+
 class HopSession:
     """One end of a hop session: the Noise_XX handshake, then packets in frames."""
 
@@ -130,7 +139,8 @@ class HopSession:
             noise.set_as_initiator()
         else:
             noise.set_as_responder()
-        noise.set_keypair_from_private_bytes(Keypair.STATIC, static_private)
+        protocol = noise.noise_protocol  # set_keypair_from_private_bytes, minus the work:
+        protocol.keypairs["s"] = _static_keypair(protocol.dh_fn.klass, static_private)
         noise.set_prologue(make_prologue(cert_hash))
         noise.start_handshake()
         self._noise: Any = noise  # None once open: only the handshake needs it
@@ -150,6 +160,8 @@ class HopSession:
 
     def data_to_send(self) -> bytes:
         """Bytes queued for the transport; the queue is emptied."""
+        if not self._outbox:
+            return b""
         data = bytes(self._outbox)
         self._outbox.clear()
         return data
@@ -167,6 +179,20 @@ class HopSession:
         for frame in frames:
             events.extend(self._receive_frame(frame))
         return events
+
+    def receive_packets(self, data: bytes) -> list[bytes]:
+        """Once established: feed bytes, return the packets they completed.
+
+        The same as :meth:`receive_data` without an event per packet, for the traffic
+        that follows the handshake (a host calls it for every chunk it reads).
+        """
+        if self._state is not _State.OPEN:
+            raise LocalProtocolError("receive_packets() needs an established session")
+        try:
+            return self._decoder.feed(data)
+        except RemoteProtocolError:
+            self._state = _State.FAILED
+            raise
 
     def _receive_frame(self, frame: bytes) -> list[SessionEvent]:
         if self._state is _State.OPEN:

@@ -18,7 +18,14 @@ from typing import Protocol
 from severus_cli.core.framing import encode_frame
 from severus_cli.core.host import Action as HostAction
 from severus_cli.core.host import AdminResult, Broadcast, Close, HostCore, Log, Send
-from severus_cli.core.session import HandshakeComplete, HopSession, Payload, Role, join_psk
+from severus_cli.core.session import (
+    HandshakeComplete,
+    HopSession,
+    Payload,
+    Role,
+    SessionEvent,
+    join_psk,
+)
 from severus_cli.errors import RemoteProtocolError
 
 
@@ -129,21 +136,31 @@ class HostLoop:
     def _feed(self, conn: int, channel: Channel, session: HopSession, data: bytes) -> None:
         self.traffic.bytes_in += len(data)
         now = self._clock()
+        events: list[SessionEvent] = []
+        packets: list[bytes] = []
         try:
-            events = session.receive_data(data)
+            if session.established:
+                packets = session.receive_packets(data)
+            else:
+                events = session.receive_data(data)
         except RemoteProtocolError as error:
             if session.can_send:
                 self._apply(self.core.protocol_error(conn, error))
             else:
                 self._close(conn, error.message)
             return
-        for event in events:
+        for event in events:  # the handshake, and whatever came in the same chunk
             if isinstance(event, Payload):
-                if self._trace is not None:
-                    self._trace(event.data)
-                self._apply(self.core.receive(conn, event.data, now))
+                packets.append(event.data)
             elif isinstance(event, HandshakeComplete):
                 self._apply(self.core.authenticated(conn, event.static_key, now))
+                if channel.closing:
+                    return
+        receive, trace = self.core.receive, self._trace
+        for packet in packets:
+            if trace is not None:
+                trace(packet)
+            self._apply(receive(conn, packet, now))
             if channel.closing:
                 return
         self._flush(channel)

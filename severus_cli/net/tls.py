@@ -19,6 +19,7 @@ def server_context(cert_file: Path, key_file: Path) -> ssl.SSLContext:
     context.minimum_version = ssl.TLSVersion.TLSv1_3
     context.load_cert_chain(str(cert_file), str(key_file))
     context.set_alpn_protocols([ALPN])
+    context.num_tickets = 0  # clients never resume: issuing tickets is work for nothing
     return context
 
 

@@ -4,7 +4,8 @@ asyncio's own TLS transport keeps a 256 KiB read buffer per connection, which ma
 idle participant cost ~290 KiB of host memory; here each connection holds only the
 SSLObject and two small BIOs. Writes made during one event-loop turn are encrypted and
 sent together (one TLS record batch, one system call) at the end of the turn, which is
-what makes fanning one message out to many participants cheap.
+what makes fanning one message out to many participants cheap. One callback per turn
+flushes every connection written to (:class:`TurnFlusher`), not one per connection.
 """
 
 from __future__ import annotations
@@ -12,9 +13,50 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+import weakref
 from collections.abc import Callable
 
 READ_CHUNK = 16384  # TLS records are at most 16 KiB of plaintext
+
+
+class TurnFlusher:
+    """The connections written to during this event-loop turn, flushed at its end.
+
+    A broadcast to N participants schedules one callback instead of N (each
+    ``call_soon`` allocates a handle and copies the context).
+    """
+
+    __slots__ = ("_dirty", "_loop", "_scheduled")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._dirty: list[TlsConnection] = []
+        self._scheduled = False
+
+    def add(self, connection: TlsConnection) -> None:
+        self._dirty.append(connection)
+        if not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self._run)
+
+    def _run(self) -> None:
+        dirty, self._dirty = self._dirty, []
+        self._scheduled = False
+        for connection in dirty:
+            connection.flush()
+
+
+_FLUSHERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, TurnFlusher] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def turn_flusher(loop: asyncio.AbstractEventLoop) -> TurnFlusher:
+    """The one :class:`TurnFlusher` of ``loop``."""
+    flusher = _FLUSHERS.get(loop)
+    if flusher is None:
+        flusher = _FLUSHERS[loop] = TurnFlusher(loop)
+    return flusher
 
 
 class TlsConnection:
@@ -22,8 +64,8 @@ class TlsConnection:
 
     __slots__ = (
         "_closing",
+        "_flusher",
         "_in",
-        "_loop",
         "_on_data",
         "_on_ready",
         "_out",
@@ -54,7 +96,7 @@ class TlsConnection:
         self._pending: list[bytes] = []
         self._pending_size = 0
         self._scheduled = False
-        self._loop = asyncio.get_running_loop()
+        self._flusher = turn_flusher(asyncio.get_running_loop())
         self.failure: str | None = None
 
     @property
@@ -112,7 +154,7 @@ class TlsConnection:
         self._pending_size += len(data)
         if not self._scheduled:
             self._scheduled = True
-            self._loop.call_soon(self.flush)
+            self._flusher.add(self)
 
     def flush(self) -> None:
         self._scheduled = False
