@@ -114,7 +114,7 @@ class RelayedHostConnection(asyncio.Protocol):
     def write(self, data: bytes) -> None:
         if self._tls is not None and not self._ended:
             self._tls.write(data)
-            if self._tls.backlog > MAX_BACKLOG:
+            if self._tls.over(MAX_BACKLOG):
                 self.close()
 
     def close(self) -> None:

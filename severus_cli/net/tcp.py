@@ -99,20 +99,26 @@ class TcpHostProtocol(asyncio.Protocol):
             self._slot = None
 
     def write(self, data: bytes) -> None:
-        raw = self._raw
-        if raw is None or self._gone or raw.is_closing():
+        """Queue a frame for the peer (once per recipient of every broadcast: kept lean)."""
+        tls = self._tls
+        if tls is not None:
+            if not self._gone:
+                tls.write(data)
+                if tls.over(self._max_backlog):
+                    self._too_slow()
             return
-        if self._tls is None:
+        raw = self._raw  # a test without TLS
+        if raw is not None and not self._gone and not raw.is_closing():
             raw.write(data)
-            backlog = raw.get_write_buffer_size()
-        else:
-            self._tls.write(data)
-            backlog = self._tls.backlog
-        if backlog > self._max_backlog:
-            self._host.lost(self._conn, "too slow to keep up")
-            self._gone = True
-            raw.abort()
-            self._end()
+            if raw.get_write_buffer_size() > self._max_backlog:
+                self._too_slow()
+
+    def _too_slow(self) -> None:
+        self._host.lost(self._conn, "too slow to keep up")
+        self._gone = True
+        if self._raw is not None:
+            self._raw.abort()
+        self._end()
 
     def close(self) -> None:
         if self._tls is not None:

@@ -75,6 +75,7 @@ class TlsConnection:
         "_ready",
         "_scheduled",
         "_ssl",
+        "_unsent",
         "failure",
     )
 
@@ -96,6 +97,7 @@ class TlsConnection:
         self._pending: list[bytes] = []
         self._pending_size = 0
         self._scheduled = False
+        self._unsent = 0  # the transport's buffer after the last flush: an upper bound
         self._flusher = turn_flusher(asyncio.get_running_loop())
         self.failure: str | None = None
 
@@ -171,12 +173,18 @@ class TlsConnection:
 
     def _send_out(self) -> None:
         if self._out.pending:
-            self._raw.write(self._out.read())
+            raw = self._raw
+            raw.write(self._out.read())
+            self._unsent = raw.get_write_buffer_size()
 
-    @property
-    def backlog(self) -> int:
-        """Bytes waiting: not yet encrypted, plus encrypted but not yet sent."""
-        return self._pending_size + self._raw.get_write_buffer_size()
+    def over(self, limit: int) -> bool:
+        """True when more than ``limit`` bytes wait: not yet encrypted, plus encrypted
+        but not yet sent. Cheap enough to ask after every write: the transport's
+        buffer only shrinks between flushes, so it is read again only near the limit."""
+        if self._pending_size + self._unsent <= limit:
+            return False
+        self._unsent = self._raw.get_write_buffer_size()
+        return self._pending_size + self._unsent > limit
 
     def close(self) -> None:
         """Send what is queued and a close_notify, then close the socket."""
