@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from collections.abc import Sequence
@@ -32,11 +33,31 @@ def percentile(values: Sequence[float], fraction: float) -> float:
 
 
 def process_cpu_seconds(pid: int) -> float:
-    """User + system CPU time of process ``pid`` (all its threads), from /proc/<pid>/stat.
+    """CPU time of process ``pid``: the time each of its threads has spent on a CPU, in
+    nanoseconds, from /proc/<pid>/task/*/schedstat, summed.
 
-    The resolution is one clock tick (usually 10 ms), so phases are made long enough for
-    that not to matter.
+    That counts user and system time alike, as utime + stime do, but to the nanosecond
+    rather than to the clock tick (10 ms), so short phases and cheap servers measure
+    well. Threads that have exited drop out of the sum; none of the servers measured
+    starts and ends threads while it works. Without schedstat (an old or unusual kernel),
+    utime + stime from /proc/<pid>/stat, in clock ticks.
     """
+    total = 0
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            path = f"/proc/{pid}/task/{task}/schedstat"
+            with contextlib.suppress(FileNotFoundError, ProcessLookupError), open(path, "rb") as f:
+                total += int(f.read().split()[0])  # a thread that just ended is skipped
+    except (OSError, ValueError, IndexError):
+        total = 0
+    if total > 0:
+        return total / 1e9
+    return process_cpu_ticks(pid)
+
+
+def process_cpu_ticks(pid: int) -> float:
+    """User + system CPU time of process ``pid`` (all its threads, exited ones too), from
+    /proc/<pid>/stat, in seconds; its resolution is one clock tick (usually 10 ms)."""
     with open(f"/proc/{pid}/stat", "rb") as stat:
         data = stat.read()
     # The command name (field 2) may contain spaces and parentheses: split after its end.

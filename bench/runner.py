@@ -9,30 +9,34 @@ under the same conditions. The startup scenario times the ``severus`` command it
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
-import platform
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from importlib import metadata
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.common import LOAD_CPU, can_pin, median, percentile, pin
+from bench.common import LOAD_CPU, can_pin, median, pin
 from bench.hostproc import HostProcess
+from bench.report import (
+    MODES,
+    ROOT,
+    Metric,
+    Round,
+    ScenarioResult,
+    machine_info,
+    per_round,
+    pooled,
+    print_table,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
-MODES = ("direct", "quic")
 RELAY_ROOM = "bench"  # a room the host's own participant is not in
-SCENARIO_NAMES = ("handshake", "relay", "latency", "fanout", "startup")
-
-Round = dict[str, Any]
+SCENARIO_NAMES = ("handshake", "relay", "latency", "fanout", "startup", "memory")
+DEFAULT_SCENARIOS = ("handshake", "relay", "latency", "fanout", "startup")  # memory: --only
 
 
 @dataclass(frozen=True)
@@ -52,89 +56,15 @@ class Settings:
     fanout_rounds: int
     help_runs: int
     send_runs: int
+    fanout_piped_messages: int = 1000
+    fanout_window: int = 32
+    memory_clients: int = 1000
 
     @classmethod
     def make(cls, quick: bool) -> Settings:
         if quick:
-            return cls(True, 60, 2, 4000, 2, 256, 200, 2, 50, 100, 2, 5, 3)
-        return cls(False, 200, 5, 20000, 5, 256, 1000, 3, 200, 200, 3, 10, 5)
-
-
-@dataclass
-class Metric:
-    """One row of the report: a median per transport and the rounds behind it."""
-
-    label: str
-    unit: str
-    values: dict[str, float] = field(default_factory=dict)
-    rounds: dict[str, list[float]] = field(default_factory=dict)
-    note: str = ""
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"label": self.label, "unit": self.unit}
-        for mode in MODES:
-            if mode in self.values:
-                out[mode] = self.values[mode]
-        ratio = self.ratio()
-        if ratio is not None:
-            out["ratio_quic_direct"] = ratio
-        out["rounds"] = self.rounds
-        if self.note:
-            out["note"] = self.note
-        return out
-
-    def ratio(self) -> float | None:
-        direct, quic = self.values.get("direct"), self.values.get("quic")
-        if direct is None or quic is None or direct == 0:
-            return None
-        return quic / direct
-
-
-@dataclass
-class ScenarioResult:
-    name: str
-    params: dict[str, Any]
-    metrics: dict[str, Metric] = field(default_factory=dict)
-    error: str = ""
-    wall_s: float = 0.0
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "params": self.params,
-            "metrics": {key: metric.to_json() for key, metric in self.metrics.items()},
-            "wall_s": round(self.wall_s, 3),
-        }
-        if self.error:
-            out["error"] = self.error
-        return out
-
-
-# --- aggregation -------------------------------------------------------------------
-
-
-def per_round(rounds: list[Round], key: str, label: str, unit: str, scale: float = 1.0) -> Metric:
-    """The median over rounds of a per-round figure."""
-    metric = Metric(label, unit)
-    for mode in MODES:
-        values = [r[key] * scale for r in rounds if r["mode"] == mode]
-        if values:
-            metric.rounds[mode] = values
-            metric.values[mode] = median(values)
-    return metric
-
-
-def pooled(
-    rounds: list[Round], key: str, fraction: float, label: str, unit: str, scale: float = 1.0
-) -> Metric:
-    """A percentile over every sample of every round (the rounds show each round's)."""
-    metric = Metric(label, unit)
-    for mode in MODES:
-        samples = [r[key] for r in rounds if r["mode"] == mode]
-        if samples:
-            flat = [v * scale for sample in samples for v in sample]
-            metric.values[mode] = percentile(flat, fraction)
-            metric.rounds[mode] = [percentile(s, fraction) * scale for s in samples]
-    return metric
+            return cls(True, 60, 2, 4000, 2, 256, 200, 2, 50, 100, 2, 5, 3, 400, 32, 100)
+        return cls(False, 200, 5, 20000, 5, 256, 1000, 3, 200, 200, 3, 10, 5, 1000, 32, 1000)
 
 
 # --- running load generators --------------------------------------------------------
@@ -161,30 +91,40 @@ def run_loadgen(job: dict[str, Any], time_limit: float) -> list[Round]:
 
 
 class Bench:
-    def __init__(self, settings: Settings, work: Path, pinned: bool) -> None:
+    def __init__(
+        self, settings: Settings, work: Path, pinned: bool, modes: tuple[str, ...] = MODES
+    ) -> None:
         self.settings = settings
         self.work = work
         self.pinned = pinned
+        self.modes = modes
         self.client_dir = work / "client"
         self.hosts: dict[str, HostProcess] = {}
 
-    def targets(self, modes: Iterable[str] = MODES) -> list[dict[str, Any]]:
+    @property
+    def one_mode(self) -> tuple[str, ...]:
+        """Where the one-transport scenarios (fanout, memory) run: direct if it runs."""
+        return ("direct",) if "direct" in self.modes else self.modes[:1]
+
+    def targets(self, modes: Iterable[str]) -> list[dict[str, Any]]:
         return [
             {"mode": mode, "ticket": self.hosts[mode].ticket, "pid": self.hosts[mode].pid}
             for mode in modes
         ]
 
-    def job(self, scenario: str, modes: Iterable[str] = MODES, **params: Any) -> dict[str, Any]:
+    def job(
+        self, scenario: str, modes: Iterable[str] | None = None, **params: Any
+    ) -> dict[str, Any]:
         return {
             "scenario": scenario,
-            "targets": self.targets(modes),
+            "targets": self.targets(self.modes if modes is None else modes),
             "config_dir": str(self.client_dir),
             "pin": self.pinned,
             **params,
         }
 
     def start_hosts(self) -> None:
-        for mode in MODES:
+        for mode in self.modes:
             host = HostProcess(mode, self.work / f"host-{mode}", self.work, self.pinned)
             self.hosts[mode] = host
             host.start()
@@ -279,16 +219,20 @@ class Bench:
             {
                 "clients": s.fanout_clients,
                 "messages": s.fanout_messages,
+                "pipelined_messages": s.fanout_piped_messages,
+                "window": s.fanout_window,
                 "rounds": s.fanout_rounds,
             },
         )
         rounds = run_loadgen(
             self.job(
                 "fanout",
-                modes=("direct",),
+                modes=self.one_mode,
                 rounds=s.fanout_rounds,
                 messages=s.fanout_messages,
                 clients=s.fanout_clients,
+                piped_messages=s.fanout_piped_messages,
+                window=s.fanout_window,
             ),
             300,
         )
@@ -307,6 +251,26 @@ class Bench:
             "host_rss_kib_per_client": per_round(
                 rounds, "host_rss_kib_per_client", "host memory per client", "KiB"
             ),
+            "piped_deliveries_per_s": per_round(
+                rounds, "piped_deliveries_per_s", "deliveries, pipelined", "deliveries/s"
+            ),
+            "piped_host_cpu_us_per_delivery": per_round(
+                rounds, "piped_host_cpu_us_per_delivery", "host CPU per delivery, pipelined", "µs"
+            ),
+            "piped_host_cpu_busy_pct": per_round(
+                rounds, "piped_host_cpu_share", "host CPU busy, pipelined", "%", 100
+            ),
+        }
+        return result
+
+    def memory(self) -> ScenarioResult:
+        s = self.settings
+        result = ScenarioResult("memory", {"clients": s.memory_clients})
+        rounds = run_loadgen(self.job("memory", self.one_mode, clients=s.memory_clients), 300)
+        result.metrics = {
+            "host_rss_kib_per_client": per_round(
+                rounds, "host_rss_kib_per_client", "idle host memory per client", "KiB"
+            ),
         }
         return result
 
@@ -324,9 +288,9 @@ class Bench:
         help_metric.rounds["direct"] = [t * 1000 for t in help_times]
         help_metric.note = "no transport: shown in the direct column"
         send_metric = Metric("severus send, one line", "ms")
-        times: dict[str, list[float]] = {mode: [] for mode in MODES}
+        times: dict[str, list[float]] = {mode: [] for mode in self.modes}
         for index in range(s.send_runs + 1):
-            for mode in MODES if index % 2 == 0 else MODES[::-1]:
+            for mode in self.modes if index % 2 == 0 else self.modes[::-1]:
                 send_env = dict(env, SEVERUS_TICKET=self.hosts[mode].ticket)
                 argv = [
                     *command,
@@ -339,7 +303,7 @@ class Bench:
                 elapsed = timed(argv, send_env, b"hello from the benchmark\n")
                 if index > 0:  # the first of each is a warm-up
                     times[mode].append(elapsed)
-        for mode in MODES:
+        for mode in self.modes:
             send_metric.values[mode] = median(times[mode]) * 1000
             send_metric.rounds[mode] = [t * 1000 for t in times[mode]]
         result.metrics = {"help_ms": help_metric, "send_ms": send_metric}
@@ -367,127 +331,6 @@ def timed(argv: list[str], env: dict[str, str], stdin: bytes) -> float:
     return elapsed
 
 
-# --- machine -----------------------------------------------------------------------
-
-
-def machine_info(pinned: bool) -> dict[str, Any]:
-    info: dict[str, Any] = {
-        "cpu": cpu_model(),
-        "logical_cpus": os.cpu_count(),
-        "pinned": pinned,
-        "host_cpu": 0 if pinned else None,
-        "load_cpu": LOAD_CPU if pinned else None,
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "platform": platform.platform(),
-        "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
-        "packages": package_versions(),
-        "commit": git_commit(),
-        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-    return info
-
-
-def cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
-
-
-def package_versions() -> dict[str, str]:
-    versions: dict[str, str] = {}
-    for name in ("severus", "cryptography", "aioquic", "noiseprotocol", "msgpack"):
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "absent"
-    return versions
-
-
-def git_commit() -> str:
-    """The checkout's commit; BENCH_COMMIT names it for a tree that is not a checkout."""
-    git = shutil.which("git")
-    if git is None or not (ROOT / ".git").exists():
-        return os.environ.get("BENCH_COMMIT", "")
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        done = subprocess.run(
-            [git, "rev-parse", "--short", "HEAD"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
-        if done.returncode == 0:
-            return done.stdout.strip()
-    return ""
-
-
-# --- output ------------------------------------------------------------------------
-
-
-def fmt(value: float | None) -> str:
-    if value is None:
-        return "—"
-    magnitude = abs(value)
-    if magnitude >= 1000:
-        return f"{value:,.0f}"
-    if magnitude >= 100:
-        return f"{value:.0f}"
-    if magnitude >= 10:
-        return f"{value:.1f}"
-    return f"{value:.2f}"
-
-
-def print_table(results: list[ScenarioResult], machine: dict[str, Any], settings: Settings) -> None:
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
-
-    title = "Severus benchmarks" + (" (quick)" if settings.quick else "")
-    table = Table(title=title, caption=caption(machine))
-    table.add_column("scenario")
-    table.add_column("metric", no_wrap=True)
-    table.add_column("direct", justify="right")
-    table.add_column("quic", justify="right")
-    table.add_column("quic/direct", justify="right")
-    for result in results:
-        if result.error:
-            first_line = escape(result.error.splitlines()[0] if result.error else "")
-            table.add_row(result.name, f"[red]failed: {first_line}[/]")
-            continue
-        first = True
-        for metric in result.metrics.values():
-            ratio = metric.ratio()
-            table.add_row(
-                result.name if first else "",
-                f"{metric.label} ({metric.unit})",
-                fmt(metric.values.get("direct")),
-                fmt(metric.values.get("quic")),
-                f"{ratio:.2f}x" if ratio is not None else "",
-            )
-            first = False
-        table.add_section()
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=100)  # a pasted table should not wrap
-    console.print(table)
-    for result in results:
-        params = ", ".join(f"{k}={v}" for k, v in result.params.items())
-        console.print(f"{result.name}: {escape(params)}; {result.wall_s:.1f} s", style="dim")
-
-
-def caption(machine: dict[str, Any]) -> str:
-    pinning = "host on CPU 0, load on CPU 1" if machine["pinned"] else "not pinned"
-    load = machine["loadavg_at_start"][0]
-    return (
-        f"{machine['cpu']}, {machine['logical_cpus']} CPUs, {pinning}, load {load:.2f} at start; "
-        f"Python {machine['python']}; commit {machine['commit'] or '?'}; medians over rounds"
-    )
-
-
 # --- main --------------------------------------------------------------------------
 
 
@@ -498,14 +341,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--only",
         default="",
-        help="comma-separated scenarios to run: " + ",".join(SCENARIO_NAMES),
+        help="comma-separated scenarios to run, in this order: "
+        + ",".join(SCENARIO_NAMES)
+        + " (default: all but memory)",
+    )
+    parser.add_argument(
+        "--modes",
+        default=",".join(MODES),
+        help="comma-separated transports to start hosts for (default: direct,quic)",
     )
     args = parser.parse_args(argv)
     chosen = [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = [name for name in chosen if name not in SCENARIO_NAMES]
     if unknown:
         parser.error(f"unknown scenario(s): {', '.join(unknown)}")
-    args.scenarios = chosen or list(SCENARIO_NAMES)
+    args.scenarios = chosen or list(DEFAULT_SCENARIOS)
+    modes = [mode.strip() for mode in args.modes.split(",") if mode.strip()]
+    if not modes or any(mode not in MODES for mode in modes):
+        parser.error(f"--modes takes some of: {', '.join(MODES)}")
+    args.modes = tuple(mode for mode in MODES if mode in modes)
     return args
 
 
@@ -517,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
     machine = machine_info(pinned)
     results: list[ScenarioResult] = []
     with tempfile.TemporaryDirectory(prefix="severus-bench-") as tmp:
-        bench = Bench(settings, Path(tmp), pinned)
+        bench = Bench(settings, Path(tmp), pinned, args.modes)
         try:
             progress("starting hosts")
             bench.start_hosts()
@@ -533,6 +387,7 @@ def main(argv: list[str] | None = None) -> int:
                 "latency": bench.latency,
                 "fanout": bench.fanout,
                 "startup": bench.startup,
+                "memory": bench.memory,
             }
             for name in args.scenarios:
                 progress(f"running {name}")
@@ -557,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
         json.dump(report, sys.stdout, indent=1, ensure_ascii=False)
         sys.stdout.write("\n")
     else:
-        print_table(results, machine, settings)
+        print_table(results, machine, settings.quick)
         print(f"total {machine['wall_s']:.1f} s")
     return 1 if any(r.error for r in results) else 0
 
