@@ -13,19 +13,21 @@ from severus_cli.core.framing import MAX_FRAME
 from severus_cli.core.ratelimit import TokenBucket
 
 
-@dataclass(frozen=True, slots=True)
+# Actions are made for every packet handled and read once: plain slotted classes, as
+# packets are (see packets.Packet), because frozen ones are three times slower to make.
+@dataclass(slots=True)
 class Send:
     conn: int
     data: bytes
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Broadcast:
     conns: tuple[int, ...]
     data: bytes
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Close:
     """Close ``conn`` after flushing what was queued for it."""
 
@@ -33,7 +35,7 @@ class Close:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Log:
     """A line for the host operator (never message content)."""
 

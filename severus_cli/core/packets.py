@@ -1,6 +1,6 @@
 """Packets: msgpack maps with a type tag ``t``, every field typed and bounded.
 
-Each packet is a frozen dataclass. :func:`decode` validates a packet received in one
+Each packet is a slotted dataclass. :func:`decode` validates a packet received in one
 direction (client-to-host or host-to-client) and raises RemoteProtocolError with a
 machine-readable code for anything malformed, so one hostile peer only ever costs
 its own connection. PROTOCOL.md documents every packet listed here.
@@ -52,7 +52,12 @@ def valid_room(room: str) -> bool:
 
 
 class Packet:
-    """Base of every packet: ``TYPE`` is the wire tag, ``SCHEMA`` the field checks."""
+    """Base of every packet: ``TYPE`` is the wire tag, ``SCHEMA`` the field checks.
+
+    Packets are plain slotted dataclasses, not frozen ones: a frozen dataclass's
+    ``__init__`` sets each field through ``object.__setattr__``, three times slower,
+    and the host makes several packets per message it relays. Nothing mutates them.
+    """
 
     TYPE: ClassVar[str]
     SCHEMA: ClassVar[dict[str, Kind]]
@@ -116,7 +121,7 @@ class Limits(Kind):
 # client -> host
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Hello(Packet):
     TYPE = "hello"
     SCHEMA = {"nick": Name(), "client": Text(64), "rooms": ListOf(Name(), 64)}
@@ -125,7 +130,7 @@ class Hello(Packet):
     rooms: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Seal(Packet):
     """A room message, end-to-end encrypted by its sender: opaque to the host."""
 
@@ -136,7 +141,7 @@ class Seal(Packet):
     data: bytes
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Relay(Packet):
     """An opaque blob for one participant (pairwise handshake, key, private message)."""
 
@@ -148,7 +153,7 @@ class Relay(Packet):
     data: bytes
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Join(Packet):
     TYPE = "join"
     SCHEMA = {"id": Int(), "room": Name()}
@@ -156,7 +161,7 @@ class Join(Packet):
     room: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Part(Packet):
     TYPE = "part"
     SCHEMA = {"id": Int(), "room": Name()}
@@ -164,7 +169,7 @@ class Part(Packet):
     room: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Names(Packet):
     TYPE = "names"
     SCHEMA = {"id": Int(), "room": Name()}
@@ -172,14 +177,14 @@ class Names(Packet):
     room: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ListRooms(Packet):
     TYPE = "rooms"
     SCHEMA = {"id": Int()}
     id: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Whois(Packet):
     TYPE = "whois"
     SCHEMA = {"id": Int(), "nick": Name()}
@@ -187,14 +192,14 @@ class Whois(Packet):
     nick: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Ping(Packet):
     TYPE = "ping"
     SCHEMA = {"id": Int()}
     id: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Bye(Packet):
     TYPE = "bye"
     SCHEMA = {"reason": Text(MAX_SHORT)}
@@ -204,7 +209,7 @@ class Bye(Packet):
 # host -> client
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Welcome(Packet):
     TYPE = "welcome"
     SCHEMA = {
@@ -223,7 +228,7 @@ class Welcome(Packet):
     limits: RateLimits = RateLimits()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Roster(Packet):
     """More of the lobby's roster, right after a welcome too big for one packet."""
 
@@ -232,7 +237,7 @@ class Roster(Packet):
     users: tuple[tuple[str, bytes], ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Ok(Packet):
     TYPE = "ok"
     SCHEMA = {"id": Int()}
@@ -242,7 +247,7 @@ class Ok(Packet):
         return {"t": "ok", "id": self.id}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Error(Packet):
     TYPE = "err"
     SCHEMA = {"id": Optional(Int()), "code": Text(32, 1), "msg": Text(MAX_SHORT), "fatal": Bool()}
@@ -252,7 +257,7 @@ class Error(Packet):
     fatal: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Sealed(Packet):
     TYPE = "sealed"
     SCHEMA = {"from": Name(), "room": Name(), "data": Bin(MAX_DATA, 1), "ts": Float()}
@@ -271,7 +276,7 @@ class Sealed(Packet):
         }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Relayed(Packet):
     TYPE = "relayed"
     SCHEMA = {"from": Name(), "kind": Word(), "data": Bin(MAX_DATA, 1)}
@@ -283,7 +288,7 @@ class Relayed(Packet):
         return {"t": "relayed", "from": self.sender, "kind": self.kind, "data": self.data}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Joined(Packet):
     TYPE = "joined"
     SCHEMA = {"nick": Name(), "room": Name(), "count": Int(), "key": Blob(32)}
@@ -293,7 +298,7 @@ class Joined(Packet):
     key: bytes
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Left(Packet):
     TYPE = "left"
     SCHEMA = {"nick": Name(), "room": Name(), "count": Int(), "reason": Text(MAX_SHORT)}
@@ -303,7 +308,7 @@ class Left(Packet):
     reason: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Users(Packet):
     TYPE = "users"
     SCHEMA = {"id": Int(), "room": Name(), "users": ListOf(Name())}
@@ -312,7 +317,7 @@ class Users(Packet):
     users: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RoomList(Packet):
     TYPE = "roomlist"
     SCHEMA = {"id": Int(), "rooms": ListOf(Pair(Name(), Int()))}
@@ -320,7 +325,7 @@ class RoomList(Packet):
     rooms: tuple[tuple[str, int], ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class WhoisReply(Packet):
     TYPE = "whoisreply"
     SCHEMA = {
@@ -337,7 +342,7 @@ class WhoisReply(Packet):
     since: float  # seconds connected
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Pong(Packet):
     TYPE = "pong"
     SCHEMA = {"id": Int()}
