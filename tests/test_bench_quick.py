@@ -63,3 +63,27 @@ def test_e2e_cost_quick_reports_every_room_size() -> None:
     assert set(results) == {"2", "50", "200"}
     for row in results.values():
         assert all(value > 0 for value in row.values())
+
+
+@pytest.mark.timeout(240)
+def test_anchors_quick_report_every_shape_for_severus_and_the_ceiling() -> None:
+    """bench.anchors runs the same shapes against the ceiling forwarder (and any IRC
+    server installed) and reports positive figures for each; no timing is asserted."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.anchors", "--quick", "--json", "--anchors", "ceiling"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=220,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    anchors: dict[str, Any] = json.loads(done.stdout)["anchors"]
+    assert {"severus", "ceiling"} <= set(anchors)
+    shapes = set(anchors["ceiling"]["metrics"])
+    assert {"relay_us_per_msg", "pipelined_us_per_delivery", "connect_cpu_ms"} <= shapes
+    for name in ("severus", "ceiling"):
+        for key in shapes:
+            value = anchors[name]["metrics"][key]
+            assert isinstance(value, int | float) and math.isfinite(value), f"{name}.{key}"
+            assert value > 0, f"{name}.{key} = {value}"
