@@ -35,8 +35,7 @@ from bench.report import (
 )
 
 RELAY_ROOM = "bench"  # a room the host's own participant is not in
-SCENARIO_NAMES = ("handshake", "relay", "latency", "fanout", "startup", "memory")
-DEFAULT_SCENARIOS = ("handshake", "relay", "latency", "fanout", "startup")  # memory: --only
+SCENARIO_NAMES = ("handshake", "relay", "latency", "fanout", "memory", "startup", "e2e")
 
 
 @dataclass(frozen=True)
@@ -274,6 +273,25 @@ class Bench:
         }
         return result
 
+    def e2e(self) -> ScenarioResult:
+        """What end-to-end encryption costs per room message (bench.e2e_cost), in
+        process: no transport, so the figures sit in the direct column."""
+        from bench.e2e_cost import SIZES, measure
+
+        rounds = 5 if self.settings.quick else 40
+        result = ScenarioResult("e2e", {"rounds": rounds, "members": list(SIZES)})
+        for size, row in measure(rounds).items():
+            for key, who in (
+                ("e2e_sender_us", "sender"),
+                ("e2e_host_us", "host"),
+                ("e2e_each_receiver_us", "each receiver"),
+            ):
+                metric = Metric(f"{size} members: {who} CPU per message", "µs")
+                metric.values["direct"] = row[key]
+                metric.note = "in process, no transport"
+                result.metrics[f"{key}_{size}"] = metric
+        return result
+
     def startup(self) -> ScenarioResult:
         s = self.settings
         command = severus_command()
@@ -343,7 +361,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="",
         help="comma-separated scenarios to run, in this order: "
         + ",".join(SCENARIO_NAMES)
-        + " (default: all but memory)",
+        + " (default: all)",
     )
     parser.add_argument(
         "--modes",
@@ -355,7 +373,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     unknown = [name for name in chosen if name not in SCENARIO_NAMES]
     if unknown:
         parser.error(f"unknown scenario(s): {', '.join(unknown)}")
-    args.scenarios = chosen or list(DEFAULT_SCENARIOS)
+    args.scenarios = chosen or list(SCENARIO_NAMES)
     modes = [mode.strip() for mode in args.modes.split(",") if mode.strip()]
     if not modes or any(mode not in MODES for mode in modes):
         parser.error(f"--modes takes some of: {', '.join(MODES)}")
@@ -388,6 +406,7 @@ def main(argv: list[str] | None = None) -> int:
                 "fanout": bench.fanout,
                 "startup": bench.startup,
                 "memory": bench.memory,
+                "e2e": bench.e2e,
             }
             for name in args.scenarios:
                 progress(f"running {name}")

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SCENARIOS = {"handshake", "relay", "latency", "fanout", "startup"}
+SCENARIOS = {"handshake", "relay", "latency", "fanout", "memory", "startup", "e2e"}
 BOTH_MODES = {"handshake", "relay", "latency"}
 
 
