@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from event_loops import LOOPS, run_on
 
 from severus_cli.core.host import HostConfig, HostCore
 from severus_cli.core.identity import Identity, load_or_create_identity, tls_paths
@@ -32,6 +33,8 @@ from severus_cli.net.trust_gate import HostPolicy
 from severus_cli.net.udp_nat import NatSocket
 from severus_cli.runtime.connect import open_link
 from severus_cli.runtime.host_relay import RelayAgent
+
+pytestmark = pytest.mark.parametrize("loop", LOOPS)
 
 MARKER = "nick-marker-5f1c2e"
 
@@ -122,15 +125,15 @@ async def scenario(
         await asyncio.sleep(0.05)
 
 
-def test_punched_path_on_loopback(tmp_path: Path) -> None:
-    path, relay_seen, host_seen = asyncio.run(scenario(tmp_path, punch=True))
+def test_punched_path_on_loopback(loop: str, tmp_path: Path) -> None:
+    path, relay_seen, host_seen = run_on(loop, scenario(tmp_path, punch=True))
     assert path == "punched"
     assert MARKER.encode() in host_seen
     assert MARKER.encode() not in relay_seen
 
 
-def test_relayed_path_carries_only_ciphertext(tmp_path: Path) -> None:
-    path, relay_seen, host_seen = asyncio.run(scenario(tmp_path, punch=False))
+def test_relayed_path_carries_only_ciphertext(loop: str, tmp_path: Path) -> None:
+    path, relay_seen, host_seen = run_on(loop, scenario(tmp_path, punch=False))
     assert path == "relayed"
     assert MARKER.encode() in host_seen  # the host read it: the test can see a leak
     assert len(relay_seen) > 1000  # the relay did forward the session ...
@@ -138,9 +141,9 @@ def test_relayed_path_carries_only_ciphertext(tmp_path: Path) -> None:
     assert MARKER.encode() not in relay_seen  # ... and never saw the nick in the clear
 
 
-def test_an_unregistered_host_is_a_clear_error(tmp_path: Path) -> None:
+def test_an_unregistered_host_is_a_clear_error(loop: str, tmp_path: Path) -> None:
     with pytest.raises(HostUnreachable, match="no host with that key"):
-        asyncio.run(scenario(tmp_path, punch=True, register=False))
+        run_on(loop, scenario(tmp_path, punch=True, register=False))
 
 
 async def spliced_pair(
@@ -192,23 +195,23 @@ async def pump(tmp_path: Path, bandwidth: float, chunks: int, size: int = 50_000
         relay.close()
 
 
-def test_spliced_bytes_flow_both_ways_unchanged(tmp_path: Path) -> None:
-    assert asyncio.run(pump(tmp_path, 0.0, 20)) < 2.0  # 1 MB, uncapped
+def test_spliced_bytes_flow_both_ways_unchanged(loop: str, tmp_path: Path) -> None:
+    assert run_on(loop, pump(tmp_path, 0.0, 20)) < 2.0  # 1 MB, uncapped
 
 
-def test_the_bandwidth_cap_holds(tmp_path: Path) -> None:
+def test_the_bandwidth_cap_holds(loop: str, tmp_path: Path) -> None:
     """100 kB/s after a one-second burst: 300 kB take about two seconds (the cap
     bites after each read, so one read may get ahead of it)."""
-    elapsed = asyncio.run(pump(tmp_path, 100_000.0, 6))
+    elapsed = run_on(loop, pump(tmp_path, 100_000.0, 6))
     assert 1.3 < elapsed < 6.0
 
 
 @pytest.mark.parametrize("punch", [True, False])
-def test_a_join_secret_works_on_both_paths(tmp_path: Path, punch: bool) -> None:
-    path, _, _ = asyncio.run(scenario(tmp_path, punch, secret=b"s3cret", joiner_secret=b"s3cret"))
+def test_a_join_secret_works_on_both_paths(loop: str, tmp_path: Path, punch: bool) -> None:
+    path, _, _ = run_on(loop, scenario(tmp_path, punch, secret=b"s3cret", joiner_secret=b"s3cret"))
     assert path == ("punched" if punch else "relayed")
 
 
-def test_a_wrong_join_secret_is_a_refusal_not_unreachable(tmp_path: Path) -> None:
+def test_a_wrong_join_secret_is_a_refusal_not_unreachable(loop: str, tmp_path: Path) -> None:
     with pytest.raises(JoinSecretRefused):
-        asyncio.run(scenario(tmp_path, True, secret=b"s3cret", joiner_secret=b"guess"))
+        run_on(loop, scenario(tmp_path, True, secret=b"s3cret", joiner_secret=b"guess"))

@@ -8,14 +8,14 @@ import contextlib
 import socket
 import ssl
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from aioquic.asyncio.protocol import QuicConnectionProtocol
 from aioquic.quic.configuration import QuicConfiguration
 from aioquic.quic.connection import QuicConnection
+from event_loops import LOOPS, run_on
 
 from severus_cli.core import packets as p
 from severus_cli.core.host import HostConfig, HostCore
@@ -28,7 +28,7 @@ from severus_cli.net.quic import open_quic, serve_quic, unacked_bytes
 from severus_cli.net.tcp import serve_tcp
 from severus_cli.net.tls import ALPN, client_context, server_context
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.parametrize("loop", LOOPS)]
 
 
 @pytest.fixture(scope="module")
@@ -51,10 +51,6 @@ async def eventually(check: Callable[[], bool], within: float = 5.0) -> None:
         await asyncio.sleep(0.02)
 
 
-def run(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
-    asyncio.run(main())
-
-
 # --- TCP ---------------------------------------------------------------------------------
 
 
@@ -65,6 +61,7 @@ async def tls_connect(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWr
 
 
 def test_tcp_cap_refuses_before_tls_and_frees_slots(
+    loop: str,
     identity: tuple[Identity, Path, Path],
 ) -> None:
     ident, cert, key = identity
@@ -95,10 +92,11 @@ def test_tcp_cap_refuses_before_tls_and_frees_slots(
         finally:
             server.close()
 
-    run(main)
+    run_on(loop, main())
 
 
 def test_tcp_tls_deadline_and_garbage_release_the_slot(
+    loop: str,
     identity: tuple[Identity, Path, Path],
 ) -> None:
     ident, cert, key = identity
@@ -121,10 +119,11 @@ def test_tcp_tls_deadline_and_garbage_release_the_slot(
         finally:
             server.close()
 
-    run(main)
+    run_on(loop, main())
 
 
 def test_tls_time_counts_against_the_handshake_timeout(
+    loop: str,
     identity: tuple[Identity, Path, Path],
 ) -> None:
     """TLS, Noise and hello share one deadline from the TCP accept, not one each."""
@@ -150,7 +149,7 @@ def test_tls_time_counts_against_the_handshake_timeout(
             timers.cancel()
             server.close()
 
-    run(main)
+    run_on(loop, main())
 
 
 # --- QUIC --------------------------------------------------------------------------------
@@ -223,7 +222,10 @@ class Client:
         self.transport.close()
 
 
-def test_unacked_bytes_reads_what_aioquic_keeps(identity: tuple[Identity, Path, Path]) -> None:
+def test_unacked_bytes_reads_what_aioquic_keeps(
+    loop: str,
+    identity: tuple[Identity, Path, Path],
+) -> None:
     """The slow-consumer check reads aioquic internals: a change of shape fails here."""
     _, cert, key = identity
 
@@ -263,10 +265,13 @@ def test_unacked_bytes_reads_what_aioquic_keeps(identity: tuple[Identity, Path, 
             client.close()
             server.close()
 
-    run(main)
+    run_on(loop, main())
 
 
-def test_quic_peer_that_stops_reading_is_dropped(identity: tuple[Identity, Path, Path]) -> None:
+def test_quic_peer_that_stops_reading_is_dropped(
+    loop: str,
+    identity: tuple[Identity, Path, Path],
+) -> None:
     ident, cert, key = identity
 
     async def main() -> None:
@@ -287,10 +292,13 @@ def test_quic_peer_that_stops_reading_is_dropped(identity: tuple[Identity, Path,
             slow.close()
             server.close()
 
-    run(main)
+    run_on(loop, main())
 
 
-def test_quic_cap_and_handshake_deadline(identity: tuple[Identity, Path, Path]) -> None:
+def test_quic_cap_and_handshake_deadline(
+    loop: str,
+    identity: tuple[Identity, Path, Path],
+) -> None:
     ident, cert, key = identity
 
     async def main() -> None:
@@ -312,10 +320,13 @@ def test_quic_cap_and_handshake_deadline(identity: tuple[Identity, Path, Path]) 
             with contextlib.suppress(Exception):
                 server.close()
 
-    run(main)
+    run_on(loop, main())
 
 
-def test_quic_handshake_flood_leaves_nothing_behind(identity: tuple[Identity, Path, Path]) -> None:
+def test_quic_handshake_flood_leaves_nothing_behind(
+    loop: str,
+    identity: tuple[Identity, Path, Path],
+) -> None:
     """Hundreds of QUIC Initials from one address that never finish their handshake:
     all but the cap are refused at once, the rest time out, and no state is left."""
     ident, cert, key = identity
@@ -343,4 +354,4 @@ def test_quic_handshake_flood_leaves_nothing_behind(identity: tuple[Identity, Pa
             flood.close()
             server.close()
 
-    run(main)
+    run_on(loop, main())

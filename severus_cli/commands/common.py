@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import getpass
+import os
 import re
 import sys
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from rich.console import Console
 from rich.text import Text
@@ -50,7 +51,31 @@ def identity_in(config_dir: Path | None) -> tuple[Path, Identity]:
     return directory, identity
 
 
+LOOP_ENV = "SEVERUS_LOOP"
+T = TypeVar("T")
+
+
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """The event loop the commands run on: uvloop's when $SEVERUS_LOOP is "uvloop" and
+    it is installed; None (asyncio's own) otherwise."""
+    if os.environ.get(LOOP_ENV, "").lower() != "uvloop":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
+
+
 def run_session(coroutine: Coroutine[Any, Any, None]) -> None:
     """Run an interactive session; Ctrl-C simply ends it."""
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(coroutine)
+        run(coroutine)
+
+
+def run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run`` on the loop :func:`loop_factory` picks: where every command's
+    event loop is made."""
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:
+        return runner.run(coroutine)

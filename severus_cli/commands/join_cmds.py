@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rich.text import Text
 
-from severus_cli.commands.common import console, identity_in, nick_or_login, run_session
+from severus_cli.commands.common import console, identity_in, nick_or_login, run, run_session
 from severus_cli.commands.secret import join_secret, read_line_unbuffered
 from severus_cli.core.identity import parse_fingerprint
 from severus_cli.core.packets import valid_nick
@@ -115,7 +115,7 @@ def send(
         room.removeprefix("#") if room else None,
         whole,
     )
-    asyncio.run(run_send(identity, endpoints, policy, options))
+    run(run_send(identity, endpoints, policy, options))
 
 
 def hostport_option(option: str, value: str | None) -> str | None:

@@ -253,15 +253,22 @@ async def open_quic(
     )
     quic_protocol = protocol
     client = QuicClient(quic_protocol, transport)
+    # aioquic notes a finished handshake only if someone already waits for it: start
+    # waiting first. (On asyncio the waiter always came first; uvloop can handle the
+    # host's answer before a task created in the same turn has started.)
+    connected = asyncio.ensure_future(quic_protocol.wait_connected())
     try:
+        await asyncio.sleep(0)  # the wait starts (it was scheduled first)
         quic_protocol.connect(address)
-        await asyncio.wait_for(quic_protocol.wait_connected(), timeout)
+        await asyncio.wait_for(connected, timeout)
         reader, writer = await quic_protocol.create_stream()
     except (TimeoutError, ConnectionError, OSError) as error:
+        connected.cancel()
         await client.close()
         what = "did not answer" if isinstance(error, TimeoutError) else "refused QUIC"
         raise HostUnreachable(f"{host}:{port} {what} (QUIC, {timeout:g} s)") from None
     except BaseException:
+        connected.cancel()
         await client.close()
         raise
     return reader, writer, client

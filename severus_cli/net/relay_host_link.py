@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from typing import cast
 
 from severus_cli.core.relay_link import RelayLink
 from severus_cli.core.relay_packets import Accept, RelayError, Spliced
@@ -50,7 +51,8 @@ class RelayedHostConnection(asyncio.Protocol):
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        # Not isinstance(): uvloop's transports do not derive from asyncio.Transport.
+        transport = cast(asyncio.Transport, transport)
         self._transport = transport
         try:
             cert_hash = peer_cert_hash(transport.get_extra_info("ssl_object"))

@@ -21,6 +21,7 @@ from severus_cli.core.relay_packets import Address
 from severus_cli.core.session import HandshakeComplete, HopSession, Payload, Role
 from severus_cli.core.stun import answer_binding
 from severus_cli.errors import SeverusError
+from severus_cli.net.tls_bio import TlsConnection
 
 HIGH_WATER = 256 * 1024  # bytes queued towards one end before the other end is paused
 Trace = Callable[[bytes], None]
@@ -143,21 +144,31 @@ class RelayServer:
 
 
 class RelayConnection(asyncio.Protocol):
-    """One TCP connection: raw until TLS is up, then a hop session, then maybe a pipe."""
+    """One TCP connection: TLS (over memory BIOs, as the host's), then a hop session,
+    then maybe a pipe.
+
+    TLS runs inside this protocol from the first byte rather than through
+    ``loop.start_tls()`` from a task: uvloop starts reading as soon as
+    ``connection_made`` returns, so a ClientHello that is already there would reach
+    ``data_received`` before ``start_tls()`` took the transport over, and the
+    handshake would hang.
+    """
 
     def __init__(self, server: RelayServer) -> None:
         self._server = server
         self._transport: asyncio.Transport | None = None
+        self._tls: TlsConnection | None = None
         self._ident: int | None = None
         self._session: HopSession | None = None
         self._partner: RelayConnection | None = None
         self._pacer: Pacer | None = None
+        self._pace_timer: asyncio.TimerHandle | None = None
         self._holds: set[str] = set()
         self._gone = False
-        self._early = bytearray()  # arrived before start_tls() handed us the TLS transport
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        # Not isinstance(): uvloop's transports do not derive from asyncio.Transport.
+        transport = cast(asyncio.Transport, transport)
         self._transport = transport
         address = transport.get_extra_info("peername")
         ip = _plain_ip(address[0]) if address else "?"
@@ -167,45 +178,27 @@ class RelayConnection(asyncio.Protocol):
             return
         with contextlib.suppress(OSError):
             transport.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        asyncio.get_running_loop().create_task(self._start_tls(transport))
+        transport.set_write_buffer_limits(high=HIGH_WATER)
+        # The core closes a connection still without a hop session after its handshake
+        # timeout, which bounds the TLS handshake too.
+        self._tls = TlsConnection(
+            transport, self._server.tls_context, self._tls_ready, self._plaintext
+        )
 
-    async def _start_tls(self, raw: asyncio.Transport) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            tls = await loop.start_tls(
-                raw,
-                self,
-                self._server.tls_context,
-                server_side=True,
-                ssl_handshake_timeout=self._server.core.config.handshake_timeout,
-            )
-        except (OSError, ssl.SSLError, TimeoutError, ConnectionError):
-            raw.abort()
-            self._lost()
-            return
-        if tls is None or self._gone:
-            raw.abort()
-            return
-        self._transport = tls
-        tls.set_write_buffer_limits(high=HIGH_WATER)
+    def _tls_ready(self) -> None:
         self._session = self._server.new_session()
-        if self._early:
-            early = bytes(self._early)
-            self._early.clear()
-            self.data_received(early)
 
     def data_received(self, data: bytes) -> None:
+        if self._tls is not None and not self._gone:
+            self._tls.data_received(data)
+
+    def _plaintext(self, data: bytes) -> None:
         partner = self._partner
         if partner is not None:
             self._forward(partner, data)
             return
         session, ident = self._session, self._ident
-        if ident is None or self._gone:
-            return
-        if session is None:
-            if len(self._early) + len(data) > 65536 + 2:
-                self.abort()
-            self._early += data
+        if session is None or ident is None or self._gone:
             return
         try:
             events = session.receive_data(data)
@@ -225,10 +218,15 @@ class RelayConnection(asyncio.Protocol):
         self._server.forwarded(data)
         partner.write_raw(data)
         if self._pacer is not None:
-            delay = self._pacer.charge(len(data), asyncio.get_running_loop().time())
+            loop = asyncio.get_running_loop()
+            delay = self._pacer.charge(len(data), loop.time())
             if delay > 0:
+                # One read brings several TLS records: the last delay (the whole debt)
+                # replaces the earlier ones, whose timers would resume reading too soon.
                 self.hold("pace")
-                asyncio.get_running_loop().call_later(delay, self.release, "pace")
+                if self._pace_timer is not None:
+                    self._pace_timer.cancel()
+                self._pace_timer = loop.call_later(delay, self.release, "pace")
 
     # --- the server calls these ---------------------------------------------------------
 
@@ -238,18 +236,20 @@ class RelayConnection(asyncio.Protocol):
             self._flush()
 
     def _flush(self) -> None:
-        if self._session is not None and self._transport is not None:
+        if self._session is not None:
             data = self._session.data_to_send()
-            if data and not self._transport.is_closing():
-                self._transport.write(data)
+            if data:
+                self.write_raw(data)
 
     def splice(self, partner: RelayConnection, pacer: Pacer) -> None:
         self._partner = partner
         self._pacer = pacer
 
     def write_raw(self, data: bytes) -> None:
-        if self._transport is not None and not self._transport.is_closing():
-            self._transport.write(data)
+        """Send ``data`` inside this connection's TLS (sent at the end of the loop turn)."""
+        transport = self._transport
+        if self._tls is not None and transport is not None and not transport.is_closing():
+            self._tls.write(data)
 
     def hold(self, reason: str) -> None:
         self._holds.add(reason)
@@ -272,8 +272,12 @@ class RelayConnection(asyncio.Protocol):
             self._partner.release("backpressure")
 
     def close(self) -> None:
+        """Send what is queued and a TLS close_notify, then close."""
         if self._transport is not None and not self._transport.is_closing():
-            self._transport.close()
+            if self._tls is not None:
+                self._tls.close()
+            else:
+                self._transport.close()
 
     def abort(self) -> None:
         if self._transport is not None:

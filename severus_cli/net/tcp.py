@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
+from typing import cast
 
 from severus_cli.core.host_types import MAX_BACKLOG as MAX_BACKLOG
 from severus_cli.net.guard import ConnectionGuard
@@ -46,7 +47,8 @@ class TcpHostProtocol(asyncio.Protocol):
         self.peer = "?"
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        # Not isinstance(): uvloop's transports do not derive from asyncio.Transport.
+        transport = cast(asyncio.Transport, transport)
         address = transport.get_extra_info("peername")
         self.peer = f"{address[0]}:{address[1]}" if address else "?"
         self._slot = self._guard.acquire(address[0] if address else "?")

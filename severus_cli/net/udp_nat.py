@@ -133,14 +133,13 @@ class NatSocket(asyncio.DatagramProtocol):
 
 async def socket_binding(sock: socket.socket, server: Address, timeout: float = 3.0) -> Address:
     """Our public endpoint as ``server`` sees it, asked from ``sock`` (non-blocking)."""
-    loop = asyncio.get_running_loop()
     txid = os.urandom(TXID_SIZE)
     request = binding_request(txid)
     target = wire_address(server, sock.family)
 
     async def answer() -> Address:
         while True:
-            data, _ = await loop.sock_recvfrom(sock, 2048)
+            data, _ = await _recvfrom(sock, 2048)
             with contextlib.suppress(StunError):
                 message = decode(data)
                 if message.txid == txid and message.mapped:
@@ -148,7 +147,7 @@ async def socket_binding(sock: socket.socket, server: Address, timeout: float = 
 
     async with asyncio.timeout(timeout):
         for pause in (*RETRANSMIT, timeout):
-            await loop.sock_sendto(sock, request, target)
+            await _sendto(sock, request, target)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(pause):
                     return await answer()
@@ -158,18 +157,17 @@ async def socket_binding(sock: socket.socket, server: Address, timeout: float = 
 async def punch_socket(sock: socket.socket, peer: Address, duration: float) -> bool:
     """Punch towards ``peer`` from ``sock`` until a packet from ``peer`` arrives (the
     hole is open both ways: True) or ``duration`` passes (False)."""
-    loop = asyncio.get_running_loop()
     target = wire_address(peer, sock.family)
 
     async def keep_punching() -> None:
         while True:
             with contextlib.suppress(OSError):
-                await loop.sock_sendto(sock, binding_indication(os.urandom(TXID_SIZE)), target)
+                await _sendto(sock, binding_indication(os.urandom(TXID_SIZE)), target)
             await asyncio.sleep(PUNCH_INTERVAL)
 
     async def heard() -> None:
         while True:
-            _, source = await loop.sock_recvfrom(sock, 2048)
+            _, source = await _recvfrom(sock, 2048)
             if plain_address(source) == peer:
                 return
 
@@ -184,3 +182,45 @@ async def punch_socket(sock: socket.socket, peer: Address, duration: float) -> b
         sender.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await sender
+
+
+# loop.sock_recvfrom() and loop.sock_sendto() raise NotImplementedError on uvloop: these
+# do the same (wait for the socket, then try again) on any event loop.
+
+
+async def _recvfrom(sock: socket.socket, size: int) -> tuple[bytes, Any]:
+    while True:
+        try:
+            return sock.recvfrom(size)
+        except (BlockingIOError, InterruptedError):
+            await _until_ready(sock, writing=False)
+
+
+async def _sendto(sock: socket.socket, data: bytes, target: Any) -> None:
+    while True:
+        try:
+            sock.sendto(data, target)
+            return
+        except (BlockingIOError, InterruptedError):
+            await _until_ready(sock, writing=True)
+
+
+async def _until_ready(sock: socket.socket, writing: bool) -> None:
+    loop = asyncio.get_running_loop()
+    ready: asyncio.Future[None] = loop.create_future()
+
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    if writing:
+        loop.add_writer(sock, wake)
+    else:
+        loop.add_reader(sock, wake)
+    try:
+        await ready
+    finally:
+        if writing:
+            loop.remove_writer(sock)
+        else:
+            loop.remove_reader(sock)

@@ -75,7 +75,10 @@ def free_port() -> int:
 
 
 def cli_env(*, color: bool = False, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SEVERUS_")}
+    # SEVERUS_LOOP=uvloop runs the whole suite on uvloop; other settings would leak in.
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("SEVERUS_") or k == "SEVERUS_LOOP"
+    }
     env.pop("FORCE_COLOR", None)
     env.pop("NO_COLOR", None)
     env["TERM"] = "xterm-256color"

@@ -141,7 +141,11 @@ class NatLab:
     ) -> Process:
         """A process in namespace ``where``: ``severus ARGS`` or, with cli=False, ARGS."""
         command = [sys.executable, "-m", "severus_cli", *args] if cli else list(args)
-        environment = {k: v for k, v in os.environ.items() if not k.startswith("SEVERUS_")}
+        environment = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("SEVERUS_") or k == "SEVERUS_LOOP"  # the event loop to run on
+        }
         environment["NO_COLOR"] = "1"
         environment.update(env or {})
         proc = subprocess.Popen(
