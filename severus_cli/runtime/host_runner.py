@@ -109,7 +109,7 @@ async def start_host(
 
 def _payload_trace() -> Callable[[bytes], None] | None:
     """$SEVERUS_TRACE_PAYLOADS names a file that receives every packet the host handles
-    after hop decryption (length-prefixed): how tests prove the host never sees chat
+    as it reads or writes it (length-prefixed): how tests prove the host never sees chat
     text in the clear. Off unless set."""
     target = os.environ.get(TRACE_ENV)
     if not target:
