@@ -431,3 +431,20 @@ def test_failed_session_keeps_refusing() -> None:
     for data in (b"", b"\x00", encode_frame(b"\x00" * 32)):
         with pytest.raises(RemoteProtocolError):
             responder.receive_data(data)
+
+
+def test_receive_packets_is_receive_data_without_events_once_open() -> None:
+    pair = SessionPair(max_frame=1000)
+    with pytest.raises(LocalProtocolError):
+        pair.responder.receive_packets(b"")  # only for an established session
+    pair.handshake()
+    pair.initiator.send(b"one")
+    pair.initiator.send(b"two")
+    data = pair.initiator.data_to_send()
+    assert pair.responder.receive_packets(data[:3]) == []
+    assert pair.responder.receive_packets(data[3:]) == [b"one", b"two"]
+    with pytest.raises(RemoteProtocolError) as caught:
+        pair.responder.receive_packets(b"\x03\xe9")  # announces 1001 bytes
+    assert caught.value.code == "too_large"
+    with pytest.raises(RemoteProtocolError):  # the session stays failed
+        pair.responder.receive_data(pair.initiator.seal(b"ok"))
