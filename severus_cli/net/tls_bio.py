@@ -165,28 +165,25 @@ class TlsConnection:
         if not pending or self._raw.is_closing():
             return
         data = b"".join(pending) if len(pending) > 1 else pending[0]
-        if len(data) <= WRITE_SLICE:
-            try:
-                self._ssl.write(data)
-            except (ssl.SSLError, OSError):
-                self._raw.abort()
-                return
-            self._send_out()
-            return
-        # A memory BIO keeps the largest buffer it ever held until the connection ends,
-        # so a big flush (a long roster, a burst of notices) is encrypted a slice at a
-        # time: each connection then holds at most a slice's ciphertext, not its peak.
-        out = self._out
-        records: list[bytes] = []
-        view = memoryview(data)
         try:
-            for start in range(0, len(data), WRITE_SLICE):
-                self._ssl.write(view[start : start + WRITE_SLICE])
-                records.append(out.read())
+            if len(data) <= WRITE_SLICE:
+                self._ssl.write(data)
+                ciphertext = self._out.read()
+            else:
+                # A memory BIO keeps the largest buffer it ever held until the connection
+                # ends, so a big flush (a long roster, a burst of notices) is encrypted a
+                # slice at a time: each connection then holds at most a slice's
+                # ciphertext, not its peak.
+                view = memoryview(data)
+                parts = []
+                for start in range(0, len(data), WRITE_SLICE):
+                    self._ssl.write(view[start : start + WRITE_SLICE])
+                    parts.append(self._out.read())
+                ciphertext = b"".join(parts)
         except (ssl.SSLError, OSError):
             self._raw.abort()
             return
-        self._raw.write(b"".join(records))
+        self._raw.write(ciphertext)
         self._unsent = self._raw.get_write_buffer_size()
 
     def _send_out(self) -> None:
