@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from severus_cli.commands.common import LOOP_ENV, loop_factory, run
+from tests.needs import require_module
 
 
 async def loop_module() -> str:
@@ -27,7 +28,7 @@ def test_asyncio_unless_uvloop_is_asked_for(
 
 
 def test_uvloop_when_asked_for_and_installed(monkeypatch: pytest.MonkeyPatch) -> None:
-    pytest.importorskip("uvloop")
+    require_module("uvloop", "pip install -e '.[test]'")
     monkeypatch.setenv(LOOP_ENV, "uvloop")
     assert run(loop_module()).startswith("uvloop")
 

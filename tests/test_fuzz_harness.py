@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.needs import require_module
+
 HARNESS = Path(__file__).resolve().parent.parent / "fuzz" / "fuzz_decoders.py"
 
 
@@ -30,12 +32,8 @@ def test_plain_loop_finds_nothing(tmp_path: Path) -> None:
     assert "4000 inputs, no finding" in done.stdout
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("atheris") is None,
-    reason="atheris is not installed (pip install atheris; Linux x86_64 wheels only): "
-    "the plain loop above still ran",
-)
 def test_atheris_smoke_run(tmp_path: Path) -> None:
+    require_module("atheris", "pip install atheris (Linux x86_64 wheels only)")
     done = _run(tmp_path, "-max_total_time=5", "-rss_limit_mb=2048", "-seed=1")
     assert done.returncode == 0, f"exit {done.returncode}: {done.stderr[-4000:]}"
     assert "Done " in done.stderr and "runs in" in done.stderr

@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import pytest
-from event_loops import LOOPS, run_on
 
 from severus_cli.core.host import HostConfig, HostCore
 from severus_cli.core.identity import Identity, load_or_create_identity, tls_paths
@@ -33,6 +32,7 @@ from severus_cli.net.trust_gate import HostPolicy
 from severus_cli.net.udp_nat import NatSocket
 from severus_cli.runtime.connect import open_link
 from severus_cli.runtime.host_relay import RelayAgent
+from tests.event_loops import LOOPS, run_on
 
 pytestmark = pytest.mark.parametrize("loop", LOOPS)
 

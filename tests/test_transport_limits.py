@@ -15,7 +15,6 @@ import pytest
 from aioquic.asyncio.protocol import QuicConnectionProtocol
 from aioquic.quic.configuration import QuicConfiguration
 from aioquic.quic.connection import QuicConnection
-from event_loops import LOOPS, run_on
 
 from severus_cli.core import packets as p
 from severus_cli.core.host import HostConfig, HostCore
@@ -27,6 +26,7 @@ from severus_cli.net.host_loop import HostLoop
 from severus_cli.net.quic import open_quic, serve_quic, unacked_bytes
 from severus_cli.net.tcp import serve_tcp
 from severus_cli.net.tls import ALPN, client_context, server_context
+from tests.event_loops import LOOPS, run_on
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.parametrize("loop", LOOPS)]
 

@@ -7,7 +7,6 @@ import io
 import json
 import os
 import shlex
-import shutil
 import subprocess
 import sys
 import time
@@ -15,11 +14,11 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 from rich.text import Text
 
 from severus_cli.core import events as ev
 from severus_cli.ui.terminal import JsonUI, PlainUI
+from tests.needs import require_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -75,8 +74,8 @@ def _ticks(lines: list[str]) -> int:
     return sum("ana: tick" in line for line in lines)
 
 
-@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 def test_output_scrolls_above_a_half_typed_line(tmp_path: Path) -> None:
+    require_tool("tmux", "tmux", why="this test reads a real screen")
     script = tmp_path / "ticker.py"
     script.write_text(TICKER_SCRIPT)
     errors = tmp_path / "stderr"

@@ -23,7 +23,7 @@ from severus_cli.core.session import HopSession, Payload, PeerIdentity, Role
 from severus_cli.net.tls import client_context, peer_cert_hash
 
 if TYPE_CHECKING:
-    from conftest import Term
+    from tests.e2e.lab import Term
 
 T = TypeVar("T")
 DELAY_BOUND = 3.0  # seconds for a line from bob to reach cy (and back), under attack

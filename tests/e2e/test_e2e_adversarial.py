@@ -16,7 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import msgpack
-from attack import (
+
+from severus_cli.core import packets
+from tests.e2e.attack import (
     DELAY_BOUND,
     RSS_BOUND_KIB,
     Pair,
@@ -29,10 +31,8 @@ from attack import (
     wait_closed,
 )
 
-from severus_cli.core import packets
-
 if TYPE_CHECKING:
-    from conftest import Host, Lab, Term
+    from tests.e2e.lab import Host, Lab, Term
 
 HANDSHAKE_TIMEOUT = 2.0
 PER_IP = 16  # the default --max-per-ip; bob and cy hold two of them

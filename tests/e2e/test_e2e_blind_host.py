@@ -7,19 +7,17 @@ decryption (SEVERUS_TRACE_PAYLOADS), and the host's whole memory is scanned.
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pytest
-from conftest import cli_env
-
 from severus_cli.core import packets
+from tests.e2e.lab import cli_env
+from tests.needs import require_root
 
 if TYPE_CHECKING:
-    from conftest import Lab
+    from tests.e2e.lab import Lab
 
 
 def _trace_records(path: Path) -> list[bytes]:
@@ -87,8 +85,7 @@ def test_host_never_sees_private_or_foreign_room_text(lab: Lab, tmp_path: Path) 
     assert {"seal", "relay"} <= kinds
     assert "bob" in ana.text and dm_marker not in ana.text and room_marker not in ana.text
 
-    if os.geteuid() != 0:
-        pytest.skip("scanning another process's memory needs root (CI runs as root)")
+    require_root("scan another process's memory")
     present = _memory_contains(ana.pid, [m.encode() for m in (dm_marker, room_marker)])
     assert not present, f"found in host memory: {present}"
     # The scan works: the lobby line, which the host's participant did read, is there.

@@ -6,7 +6,7 @@ import re
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from conftest import Host, Lab, Term
+    from tests.e2e.lab import Host, Lab, Term
 
 Trio = tuple["Lab", "Host", "Term", "Term"]
 

@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from conftest import cli_env
+
+from tests.e2e.lab import cli_env
 
 if TYPE_CHECKING:
-    from conftest import Host, Lab, Piped
+    from tests.e2e.lab import Host, Lab, Piped
 
 EVIL = str(Path(__file__).resolve().parent / "evil_host")
 WARNING = "failed end-to-end verification"

@@ -8,13 +8,13 @@ import ssl
 import time
 from typing import TYPE_CHECKING
 
-import attack
 import msgpack
 
 from severus_cli.core import packets
+from tests.e2e import attack
 
 if TYPE_CHECKING:
-    from conftest import Host, Lab, Term
+    from tests.e2e.lab import Host, Lab, Term
 
 CLOSE_WITHIN = 3.0
 

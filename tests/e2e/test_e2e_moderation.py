@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from attack import assert_no_traceback
-from conftest import cli_env
+from tests.e2e.attack import assert_no_traceback
+from tests.e2e.lab import cli_env
 
 if TYPE_CHECKING:
-    from conftest import Host, Lab, Term
+    from tests.e2e.lab import Host, Lab, Term
 
 Trio = tuple["Lab", "Host", "Term", "Term"]
 REJECTED = 6

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from conftest import ticket_in
+from tests.e2e.lab import ticket_in
 
 if TYPE_CHECKING:
-    from conftest import Lab
+    from tests.e2e.lab import Lab
 
 
 def test_json_mode_events_and_input(lab: Lab) -> None:

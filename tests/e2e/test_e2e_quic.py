@@ -7,10 +7,10 @@ import os
 import signal
 from typing import TYPE_CHECKING
 
-from conftest import ticket_in
+from tests.e2e.lab import ticket_in
 
 if TYPE_CHECKING:
-    from conftest import Lab
+    from tests.e2e.lab import Lab
 
 
 def test_quic_host_ticket_chat_send_and_reconnect(lab: Lab) -> None:

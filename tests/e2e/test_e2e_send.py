@@ -6,7 +6,7 @@ import re
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from conftest import Lab
+    from tests.e2e.lab import Lab
 
 
 def test_send_lines_private_whole_and_failures(lab: Lab) -> None:

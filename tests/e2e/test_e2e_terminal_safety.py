@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from conftest import Lab
+    from tests.e2e.lab import Lab
 
 _TOKEN = re.compile(r"\x1b\[([0-9;:]*)m|\x1b\[[0-?]*[ -/]*[@-~]|(.)", re.DOTALL)
 _RED = {"31", "91", "38;5;1", "38;5;9"}

@@ -6,7 +6,7 @@ import json
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from conftest import Lab
+    from tests.e2e.lab import Lab
 
 
 def test_trust_prompt_no_then_yes_then_silent(lab: Lab) -> None:

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from collections.abc import Iterator
 
 import pytest
 
+from tests.needs import require_root, require_tools, unmet
+from tests.netns.natlab import DEBIAN_PACKAGE
+
 
 def _require_root_tools(*tools: str) -> None:
-    if os.geteuid() != 0:
-        pytest.skip("needs root to create network namespaces (CI runs as root)")
-    missing = [t for t in ("ip", *tools) if shutil.which(t) is None]
-    if missing:
-        pytest.skip(f"needs {', '.join(missing)} (apt-get install -y iproute2 nftables)")
+    require_root("create network namespaces")
+    require_tools({tool: DEBIAN_PACKAGE[tool] for tool in ("ip", *tools)})
 
 
 @pytest.fixture
@@ -26,7 +25,7 @@ def loopback_namespace() -> Iterator[str]:
     subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
     done = subprocess.run(["ip", "netns", "add", name], capture_output=True, text=True)
     if done.returncode != 0:
-        pytest.skip(f"cannot create a network namespace here: {done.stderr.strip()}")
+        unmet(f"cannot create a network namespace here: {done.stderr.strip()}")
     subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
     try:
         yield name

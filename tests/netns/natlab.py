@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import queue
-import shutil
 import subprocess
 import sys
 import threading
@@ -25,22 +24,26 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
+from tests.needs import require_root, require_tools
 
 PUBLIC = "203.0.113.1"
 RELAY = f"{PUBLIC}:3340"
 NATS = ("a", "b")
 TOOLS = ("ip", "nft", "conntrack")
+DEBIAN_PACKAGE = {
+    "ip": "iproute2",
+    "nft": "nftables",
+    "conntrack": "conntrack",
+    "iptables": "iptables",
+    "turnserver": "coturn",
+    "miniupnpd": "miniupnpd-nftables",
+    "tc": "iproute2",
+}
 
 
 def require_root_and_tools(*extra: str) -> None:
-    if os.geteuid() != 0:
-        pytest.skip("needs root to build NATed networks in namespaces (CI runs as root)")
-    missing = [tool for tool in (*TOOLS, *extra) if shutil.which(tool) is None]
-    if missing:
-        pytest.skip(
-            f"needs {', '.join(missing)} (apt-get install -y nftables iptables conntrack coturn)"
-        )
+    require_root("build NATed networks in namespaces")
+    require_tools({tool: DEBIAN_PACKAGE[tool] for tool in (*TOOLS, *extra)})
 
 
 def _masquerade(mode: str) -> str:

@@ -13,14 +13,15 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from natlab import PUBLIC, RELAY, NatLab, Process, require_root_and_tools
+
+from tests.needs import require_tool, unmet
+from tests.netns.natlab import PUBLIC, RELAY, NatLab, Process, require_root_and_tools
 
 HOST_PORT = "4000"
 FLOODER = "203.0.113.66"  # a second public address, so the flood has its own source
@@ -56,7 +57,7 @@ def nat_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatLab]:
         lab.up()
     except subprocess.CalledProcessError as error:
         lab.down()
-        pytest.skip(f"cannot build namespaces here: {error.stderr.strip()}")
+        unmet(f"cannot build namespaces here: {error.stderr.strip()}")
     try:
         yield lab
     finally:
@@ -178,8 +179,7 @@ def test_the_relay_keeps_serving_through_garbage_and_floods(lab: NatLab) -> None
 def test_discovery_with_a_standard_stun_server(lab: NatLab) -> None:
     """coturn answers the STUN requests; the relay's own UDP port is blocked, so
     punching can only work if our requests and its answers interoperate."""
-    if shutil.which("turnserver") is None:
-        pytest.skip("needs coturn (apt-get install -y coturn)")
+    require_tool("turnserver", "coturn", why="a standard STUN server")
     lab.set_nats("cone", "cone")
     stun = f"{PUBLIC}:3478"
     lab.start(
