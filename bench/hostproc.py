@@ -31,7 +31,7 @@ def free_port(kind: int) -> int:
 
 # Limits that would stop a benchmark, lifted where this version of the host has them:
 # many connections come from one address (127.0.0.1).
-OPTIONAL_LIMITS = {"--max-per-ip": "0"}
+OPTIONAL_LIMITS = {"--max-per-ip": "0", "--max-joins-per-ip": "0"}
 
 
 @functools.cache

@@ -3,13 +3,29 @@
 
 from __future__ import annotations
 
-import enum
+import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from severus_cli.commands.errors import run_guarded
+from severus_cli.commands.hosts_app import hosts_app
+from severus_cli.commands.options import (
+    CONFIG_DIR_ENV,
+    AcceptNew,
+    ConfigDir,
+    ExpectedFingerprint,
+    Json,
+    Mode,
+    ModeOption,
+    Nick,
+    RelayAddress,
+    Secret,
+    SecretFile,
+    Stun,
+    Target,
+)
 
 app = typer.Typer(
     name="severus",
@@ -18,20 +34,52 @@ app = typer.Typer(
     add_completion=True,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},  # subcommands inherit it
 )
-trust_app = typer.Typer(help="Manage pinned host keys (known_hosts).", no_args_is_help=True)
+trust_app = typer.Typer(
+    help="Manage pinned keys: hosts (known_hosts) and participants (known_peers).",
+    no_args_is_help=True,
+)
 app.add_typer(trust_app, name="trust")
+app.add_typer(hosts_app, name="hosts")
 
-ConfigDir = Annotated[
-    Path | None,
-    typer.Option(
-        "--config-dir",
-        envvar="SEVERUS_CONFIG_DIR",
-        help="Where keys and known_hosts live (default: the platform's config dir).",
-        show_default=False,
-    ),
-]
-Json = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
+
+def _show_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            number = version("severus")
+        except PackageNotFoundError:
+            number = "unknown"
+        typer.echo(f"severus {number}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _global_options(
+    config_dir: ConfigDir = None,
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_show_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Options every command has also work before the command (``severus --config-dir X
+    fingerprint``, as ``ssh -F`` or ``git -C``). The group's options are parsed before
+    the command's, so passing the value on through the command's own environment
+    variable makes it the default there, while a --config-dir after the command still
+    wins."""
+    if config_dir is not None:
+        os.environ[CONFIG_DIR_ENV] = str(config_dir)
+
+
+@trust_app.callback()
+def _trust_options(config_dir: ConfigDir = None) -> None:
+    """``severus trust --config-dir X list`` too, for the same reason."""
+    if config_dir is not None:
+        os.environ[CONFIG_DIR_ENV] = str(config_dir)
 
 
 @app.command()
@@ -85,75 +133,19 @@ def trust_remove(
     run_guarded(lambda: trust_cmds.remove_host(config_dir, host))
 
 
-class Mode(enum.StrEnum):
-    direct = "direct"
-    quic = "quic"
+@trust_app.command("accept-peer")
+def trust_accept_peer(
+    host: Annotated[str, typer.Argument(help="HOST:PORT, or the host's SHA256:... (tickets)")],
+    nick: Annotated[str, typer.Argument(help="The participant's nick")],
+    key: Annotated[
+        str | None, typer.Argument(help="Their new fingerprint (default: the one offered)")
+    ] = None,
+    config_dir: ConfigDir = None,
+) -> None:
+    """Trust a participant's changed key on a host, after /verify out of band."""
+    from severus_cli.commands import trust_cmds
 
-
-Target = Annotated[
-    str | None,
-    typer.Argument(
-        help="HOST[:PORT], a ticket, or - to read a ticket from stdin (default: $SEVERUS_TICKET).",
-        show_default=False,
-    ),
-]
-ModeOption = Annotated[
-    Mode | None,
-    typer.Option("--mode", help="Force a transport (default: direct, or what the ticket says)."),
-]
-Nick = Annotated[
-    str | None,
-    typer.Option("--nick", "-n", help="Your nick: 1-32 of letters, digits, _ . -"),
-]
-AcceptNew = Annotated[
-    bool,
-    typer.Option("--accept-new", help="Trust and pin a host seen for the first time."),
-]
-Secret = Annotated[
-    bool,
-    typer.Option(
-        "--secret",
-        help="Use a join secret, from $SEVERUS_SECRET (never the command line); a host "
-        "without it makes one up.",
-    ),
-]
-SecretFile = Annotated[
-    str | None,
-    typer.Option(
-        "--secret-file",
-        help="Read the join secret from the first line of FILE (- for stdin).",
-        metavar="FILE",
-        show_default=False,
-    ),
-]
-ExpectedFingerprint = Annotated[
-    str | None,
-    typer.Option(
-        "--fingerprint",
-        help="The host's identity fingerprint (SHA256:...), verified out of band.",
-    ),
-]
-
-
-RelayAddress = Annotated[
-    str | None,
-    typer.Option(
-        "--relay",
-        help="Register with this `severus relay` (HOST[:PORT], default port 3340): "
-        "reachable from behind NAT, and named in the ticket.",
-        metavar="HOST:PORT",
-        show_default=False,
-    ),
-]
-Stun = Annotated[
-    str | None,
-    typer.Option(
-        "--stun",
-        help="Find our public UDP endpoint with this STUN server instead of the relay.",
-        metavar="HOST:PORT",
-        show_default=False,
-    ),
-]
+    run_guarded(lambda: trust_cmds.accept_peer(config_dir, host, nick, key))
 
 
 @app.command()
@@ -167,6 +159,14 @@ def host(
         int, typer.Option("--max-clients", help="Most participants at once.", min=1)
     ] = 256,
     max_rooms: Annotated[int, typer.Option("--max-rooms", help="Most rooms at once.", min=1)] = 256,
+    max_rooms_per_user: Annotated[
+        int,
+        typer.Option(
+            "--max-rooms-per-user",
+            help="Most rooms one participant may be in at once, besides the lobby.",
+            min=1,
+        ),
+    ] = 16,
     handshake_timeout: Annotated[
         float,
         typer.Option(
@@ -183,13 +183,17 @@ def host(
         typer.Option(
             "--rate-limit",
             help="Messages per second each participant may send after a burst of 3x that "
-            "(0: no limit, for benchmarks).",
+            "(0: no message or byte limit, for benchmarks).",
             min=0,
         ),
     ] = 10.0,
     mode: Annotated[
-        Mode, typer.Option("--mode", help="direct: TCP + TLS; quic: QUIC over UDP.")
-    ] = Mode.direct,
+        Mode | None,
+        typer.Option(
+            "--mode",
+            help="direct: TCP + TLS; quic: QUIC over UDP (default: config.toml's, or direct).",
+        ),
+    ] = None,
     no_chat: Annotated[
         bool,
         typer.Option("--no-chat", help="Only relay for others; the host reads nothing."),
@@ -200,6 +204,14 @@ def host(
             "--max-per-ip", help="Most connections at once from one address (0: no cap).", min=0
         ),
     ] = 16,
+    max_joins_per_ip: Annotated[
+        int,
+        typer.Option(
+            "--max-joins-per-ip",
+            help="New participants from one address at once, then one per 2 s (0: no limit).",
+            min=0,
+        ),
+    ] = 10,
     max_frame: Annotated[
         int,
         typer.Option(
@@ -236,6 +248,13 @@ def host(
     secret_file: SecretFile = None,
     relay: RelayAddress = None,
     stun: Stun = None,
+    map_port: Annotated[
+        bool,
+        typer.Option(
+            "--map/--no-map",
+            help="Ask the router (PCP, NAT-PMP, UPnP) to forward the port while hosting.",
+        ),
+    ] = True,
     config_dir: ConfigDir = None,
 ) -> None:
     """Host a chat that friends join with `severus join ADDRESS` or the printed ticket."""
@@ -245,12 +264,14 @@ def host(
     limits = HostConfig(
         max_clients=max_clients,
         max_rooms=max_rooms,
+        max_rooms_per_user=max_rooms_per_user,
         handshake_timeout=handshake_timeout,
         idle_timeout=idle_timeout,
         motd=motd,
         rate_per_second=rate_limit or UNLIMITED_RATE,
         rate_burst=3 * rate_limit if rate_limit else UNLIMITED_RATE,
         max_per_ip=max_per_ip,
+        registration_burst=float(max_joins_per_ip),
         max_frame=max_frame,
         max_data=max_message,
         max_backlog=max_backlog,
@@ -262,13 +283,14 @@ def host(
             bind=bind,
             nick=nick,
             limits=limits,
-            mode=mode.value,
+            mode=mode.value if mode else None,
             chat=not no_chat,
             allow=allow,
             secret=secret,
             secret_file=secret_file,
             relay=relay,
             stun=stun,
+            map_port=map_port,
         )
     )
 
@@ -318,6 +340,13 @@ def send(
     ] = False,
     accept_new: AcceptNew = False,
     fingerprint: ExpectedFingerprint = None,
+    peer: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--peer",
+            help="NICK=SHA256:... trust only this key for NICK (repeatable); exit 4 otherwise.",
+        ),
+    ] = None,
     mode: ModeOption = None,
     secret: Secret = False,
     secret_file: SecretFile = None,
@@ -339,6 +368,7 @@ def send(
             mode=mode.value if mode else None,
             secret=secret,
             secret_file=secret_file,
+            peers=peer or [],
         )
     )
 

@@ -51,6 +51,11 @@ class ChangedHostKeyError(TrustError):
     """The host's key differs from the one pinned in known_hosts."""
 
 
+class ChangedPeerKeyError(TrustError):
+    """A participant's key differs from the one pinned (or given with --peer) for
+    their nick, and was not accepted: nothing was encrypted to it."""
+
+
 class TransportError(SeverusError):
     """The connection failed."""
 

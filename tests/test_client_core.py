@@ -144,7 +144,7 @@ class Peer:
 def test_hello_is_queued_at_start() -> None:
     client = new_client("ana", rooms=("rust",))
     assert not client.registered
-    assert sent(client) == [p.Hello("ana", CLIENT_NAME, ("rust",))]
+    assert sent(client) == [p.Hello("ana", CLIENT_NAME, ("rust",), p.CAPS)]
     assert sent(client) == []
 
 
@@ -152,7 +152,8 @@ def test_welcome_registers() -> None:
     client = new_client("ana")
     client.packets_to_send()
     limits = p.RateLimits(12, 3, 400)
-    welcome = welcome_for("Ana", ("host", "Ana", "bob"), (), "hi there", limits)
+    users = (("host", key_of("host")), ("Ana", client.key), ("bob", key_of("bob")))
+    welcome = p.Welcome("Ana", "", users, (), "hi there", limits)  # our own key, renamed
     events = feed(client, welcome)
     assert events == [
         ev.Welcome(T0, "Ana", "", ("host", "Ana", "bob")),
@@ -196,9 +197,14 @@ def test_welcome_with_rejoined_rooms_selects_the_last_and_learns_their_members()
     names = sent(client)
     assert [(n.TYPE, n.room) for n in names] == [("names", "go"), ("names", "rust")]  # type: ignore[attr-defined]
     assert client.settling
-    assert feed(client, p.Users(names[0].id, "go", ("ana",))) == []  # type: ignore[attr-defined]
+    # Who the host says is there is shown: nobody gets our keys unseen.
+    assert feed(client, p.Users(names[0].id, "go", ("ana",))) == [  # type: ignore[attr-defined]
+        ev.Membership(T0, "go", ("ana",), (), ())
+    ]
     assert client.settling
-    assert feed(client, p.Users(names[1].id, "rust", ("bob", "ana"))) == []  # type: ignore[attr-defined]
+    assert feed(client, p.Users(names[1].id, "rust", ("bob", "ana"))) == [  # type: ignore[attr-defined]
+        ev.Membership(T0, "rust", ("bob", "ana"), ("bob",), ())
+    ]
     assert not client.settling
     assert client.roster.members("rust") == [("bob", key_of("bob")), ("ana", key_of("ana"))]
 
@@ -310,6 +316,8 @@ def test_acks_reduce_unacknowledged() -> None:
 
 def test_incoming_room_and_private_messages() -> None:
     client = registered()
+    client.join("rust", T0)  # keys are taken only for a room both are in
+    feed(client, p.Users(client.last_id, "rust", ("ana", "bob")))
     bob = Peer(client, "bob")
     data = bob.say("rust", "hi", action=True)
     assert feed(client, p.Sealed("bob", "rust", data, 123.5)) == [
@@ -671,7 +679,8 @@ def test_host_bye() -> None:
 def test_quit_queues_bye() -> None:
     client = registered()
     client.quit("x" * 1000)
-    assert sent(client) == [p.Bye("x" * p.MAX_SHORT)]
+    # Short enough that the host's "quit: REASON" still fits in a left packet.
+    assert sent(client) == [p.Bye("x" * (p.MAX_SHORT - len("quit: ")))]
 
 
 # --- both sides, wired together in memory ---------------------------------------------------

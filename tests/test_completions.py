@@ -32,8 +32,12 @@ def test_bash_completion_offers_subcommands_and_options() -> None:
             COMP_CWORD=str(cword),
         )
         done = subprocess.run(
-            [sys.executable, "-m", "severus_cli"], env=env, capture_output=True, text=True,
-            timeout=30, check=True,
+            [sys.executable, "-m", "severus_cli"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
         )
         return done.stdout.split()
 

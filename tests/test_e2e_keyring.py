@@ -20,6 +20,7 @@ from severus_cli.core.e2e.keyring import (
     Keyring,
     Relay,
 )
+from severus_cli.core.e2e.pending import MAX_PENDING_PER_SENDER
 from severus_cli.core.e2e.sender_keys import OwnSenderKey
 from severus_cli.core.e2e.wire import ChatBody
 from severus_cli.errors import RemoteProtocolError
@@ -144,10 +145,12 @@ def test_held_messages_that_never_become_readable_are_reported() -> None:
 
 
 def test_at_most_max_pending_messages_are_held() -> None:
-    crowd = Crowd("ana", "bob")
-    own = OwnSenderKey("rust")
-    for i in range(MAX_PENDING + 10):
-        crowd.deliver("ana", "rust", own.seal(crowd.keys["ana"], b"x"), "bob", ts=float(i))
+    senders = [f"p{i}" for i in range(MAX_PENDING // MAX_PENDING_PER_SENDER + 2)]
+    crowd = Crowd("bob", *senders)
+    for sender in senders:
+        own = OwnSenderKey("rust")
+        for i in range(MAX_PENDING_PER_SENDER):
+            crowd.deliver(sender, "rust", own.seal(crowd.keys[sender], b"x"), "bob", float(i))
     assert len(crowd.rings["bob"].expire(T0 + PENDING_TTL)) == MAX_PENDING
 
 
@@ -342,3 +345,53 @@ def test_one_identity_under_two_nicks_is_two_participants() -> None:
     crowd.relay("bob", crowd.rings["bob"].direct("ana", crowd.keys["ana"], ChatBody("hi ana")))
     assert crowd.texts("cron") == ["hi cron"]
     assert crowd.texts("ana") == ["hi ana"]
+
+
+def test_one_of_two_nicks_of_an_identity_leaving_forgets_that_nick_only() -> None:
+    """``peer_left(key, nick)`` ends what belongs to that nick (its session, its keys, our
+    key hand-out to it) and leaves the other nick of the same identity untouched;
+    ``peer_left(key)`` ends both."""
+    crowd = Crowd("ana", "bob")
+    crowd.keys["cron"] = crowd.keys["ana"]
+    crowd.rings["cron"] = Keyring(*keypair("ana"), "cron")
+    crowd.heard["cron"] = []
+    for ring in crowd.rings.values():
+        ring.peer_joined("cron", crowd.keys["ana"])
+    everyone = ["ana", "bob", "cron"]
+    crowd.seal("bob", "lobby", everyone, "hello")
+    from_ana = [crowd.seal("ana", "lobby", everyone, f"ana {i}") for i in range(2)]
+    from_cron = [crowd.seal("cron", "lobby", everyone, f"cron {i}") for i in range(2)]
+    crowd.deliver("ana", "lobby", from_ana[0], "bob")
+    crowd.deliver("cron", "lobby", from_cron[0], "bob")
+    assert crowd.texts("bob") == ["ana 0", "cron 0"]
+
+    bob = crowd.rings["bob"]
+    bob.peer_left(crowd.keys["ana"], "cron")
+    crowd.deliver("ana", "lobby", from_ana[1], "bob")
+    crowd.deliver("cron", "lobby", from_cron[1], "bob")
+    assert crowd.texts("bob") == ["ana 1"]  # cron's key went with cron
+    # Bob's own key goes to cron again (a new session), not to ana, who still has it.
+    crowd.kinds.clear()
+    crowd.seal("bob", "lobby", everyone, "again")
+    sent = [(to, kind) for source, to, kind in crowd.kinds if source == "bob"]
+    assert sent[0] == ("cron", "hs")  # a new session: the old one went with cron
+    assert {to for to, _ in sent} == {"cron"}
+
+    bob.peer_left(crowd.keys["ana"])  # every nick of that key
+    later = crowd.seal("ana", "lobby", ["ana", "cron"], "after")  # bob is not given it
+    crowd.deliver("ana", "lobby", later, "bob")
+    assert crowd.texts("bob") == []  # ana's key went too
+    crowd.kinds.clear()
+    crowd.seal("bob", "lobby", everyone, "once more")
+    sent = [(to, kind) for source, to, kind in crowd.kinds if source == "bob"]
+    assert {to for to, _ in sent} == {"ana", "cron"}
+    assert next(kind for to, kind in sent if to == "ana") == "hs"  # ana's session ended too
+
+
+def test_a_keyring_without_an_own_nick_hands_its_key_to_every_nick_of_its_identity() -> None:
+    """With no nick of its own (a keyring used alone), no member entry is taken for us:
+    another nick of our own identity is a participant like any other."""
+    private, public = keypair("ana")
+    ring = Keyring(private, public)
+    relays, _ = ring.seal("lobby", [("XXXX", public)], ChatBody("hi"))
+    assert [(r.nick, r.kind) for r in relays] == [("XXXX", "hs")]

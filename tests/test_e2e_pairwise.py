@@ -382,3 +382,37 @@ def test_arbitrary_blobs_into_an_open_session(blobs: list[tuple[str, bytes]]) ->
             assert error.code.startswith("e2e_")
         else:
             assert payloads == []
+
+
+def test_a_low_order_ephemeral_key_is_refused_as_forged() -> None:
+    """A first message whose ephemeral key is all zeros makes our answer's Diffie-Hellman
+    come out zero: refused as a forged handshake, and no session is left behind."""
+    bob = Pairwise(*BOB)
+    assert code_of(bob.receive, ANA[1], HANDSHAKE, b"\x01" + bytes(32)) == "e2e_forged"
+    assert bob.queued == 0 and not bob.is_open(ANA[1])
+
+
+def test_sessions_answered_under_a_nick_deliver_under_that_nick() -> None:
+    """The side that gives way in a simultaneous open answers as responder: its channel
+    keeps the nick it is for, so what it had queued goes out addressed to that nick."""
+    (win_name, win), (lose_name, lose) = sorted((("ana", ANA), ("bob", BOB)), key=lambda n: n[1][1])
+    winner, loser = Pairwise(*win, win_name), Pairwise(*lose, lose_name)
+    loser.send(win[1], "key", b"early", win_name)  # its own hello is lost on the way
+    (hello,) = winner.send(lose[1], "dm", b"hi", lose_name)
+    _, (answer,) = loser.receive(win[1], HANDSHAKE, hello.data, win_name)
+    assert (answer.kind, answer.data[0], answer.tag) == (HANDSHAKE, 2, win_name)
+    _, (final, first) = winner.receive(lose[1], HANDSHAKE, answer.data, lose_name)
+    assert (final.tag, first.tag) == (lose_name, lose_name)
+    _, queued = loser.receive(win[1], HANDSHAKE, final.data, win_name)
+    assert [(o.kind, o.tag) for o in queued] == [("key", win_name)]
+    assert winner.receive(lose[1], "key", queued[0].data, lose_name)[0] == [b"early"]
+
+
+def test_with_one_identity_on_both_sides_the_nicks_decide_who_yields() -> None:
+    """Two nicks of one identity (a chat and a ``send``) starting at once: the keys are
+    equal, so the nicks decide, and a participant without a nick of its own sorts first,
+    keeps its hello and ignores the other's."""
+    plain, cron = Pairwise(*ANA), Pairwise(*ANA, "0cron")
+    plain.send(ANA[1], "dm", b"x", "0cron")
+    (hello,) = cron.send(ANA[1], "dm", b"y", "")
+    assert plain.receive(ANA[1], HANDSHAKE, hello.data, "0cron") == ([], [])

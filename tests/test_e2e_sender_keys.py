@@ -202,3 +202,15 @@ def test_the_gift_is_the_current_state() -> None:
         "Rust", own.epoch, own.chain, 1, own.signer.public_key().public_bytes_raw()
     )
     assert wire.decode_pairwise(wire.encode_gift(gift)) == gift
+
+
+def test_the_skip_bound_counts_from_the_last_message_read() -> None:
+    """``MAX_SKIP`` limits the gap since the last message read, not the counter itself: a
+    long-lived epoch must stay readable well past MAX_SKIP messages."""
+    own = OwnSenderKey("rust")
+    bob = member_of(own)
+    sealed = [own.seal(ANA, b"m%d" % i) for i in range(MAX_SKIP + 2)]
+    assert bob.open(envelope(sealed[MAX_SKIP // 2])) == b"m%d" % (MAX_SKIP // 2)
+    # Counter + next counter exceeds MAX_SKIP here; the gap does not.
+    assert bob.open(envelope(sealed[MAX_SKIP])) == b"m%d" % MAX_SKIP
+    assert bob.next_counter == MAX_SKIP + 1

@@ -227,3 +227,47 @@ def test_generated_values_round_trip(sealed: Sealed, body: ChatBody, gift: Sende
     assert wire.decode_body(wire.encode_body(body)) == body
     assert wire.decode_pairwise(wire.encode_direct(body)) == body
     assert wire.decode_pairwise(wire.encode_gift(gift)) == gift
+
+
+# --- the msgpack limits, exactly at their bounds -----------------------------------------------
+#
+# The limits hold for every value in a payload, fields the schema ignores included, so a
+# peer cannot make us build a value larger than any real field only for it to be dropped.
+
+
+def with_extra(value: Any) -> bytes:
+    """A valid message body with one more, unknown field."""
+    return pack({**GOOD_BODY, "x": value})
+
+
+def test_strings_are_bounded_at_four_bytes_per_character() -> None:
+    longest = wire.MAX_TEXT_E2E * 4  # the longest text, in 4-byte characters
+    assert wire.decode_body(with_extra("y" * longest)) == ChatBody("hi")
+    refused(wire.decode_body, with_extra("y" * (longest + 1)))
+
+
+def test_byte_strings_are_bounded_by_the_largest_ciphertext() -> None:
+    assert wire.decode_body(with_extra(bytes(wire.MAX_CIPHERTEXT))) == ChatBody("hi")
+    refused(wire.decode_body, with_extra(bytes(wire.MAX_CIPHERTEXT + 1)))
+
+
+def test_lists_hold_at_most_sixteen_items() -> None:
+    assert wire.decode_body(with_extra([0] * 16)) == ChatBody("hi")
+    refused(wire.decode_body, with_extra([0] * 17))
+
+
+def test_maps_hold_at_most_sixteen_entries() -> None:
+    extra = {f"k{i}": i for i in range(16 - len(GOOD_BODY))}
+    assert wire.decode_body(pack({**GOOD_BODY, **extra})) == ChatBody("hi")
+    refused(wire.decode_body, pack({**GOOD_BODY, **extra, "one more": 0}))
+
+
+def test_extension_types_carry_no_data() -> None:
+    refused(wire.decode_body, with_extra(msgpack.ExtType(1, b"a")))
+
+
+def test_the_largest_ciphertext_and_counter_are_accepted() -> None:
+    largest = {**GOOD_SEALED, "c": bytes(wire.MAX_CIPHERTEXT), "n": 2**63 - 1}
+    sealed = wire.decode_sealed(pack(largest))
+    assert (len(sealed.ciphertext), sealed.counter) == (wire.MAX_CIPHERTEXT, 2**63 - 1)
+    refused(wire.decode_sealed, pack({**largest, "c": bytes(wire.MAX_CIPHERTEXT + 1)}))

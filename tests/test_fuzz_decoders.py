@@ -40,8 +40,9 @@ scalars = (
 )
 values = st.recursive(
     scalars,
-    lambda inner: st.lists(inner, max_size=4)
-    | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 TYPES = sorted({*p.CLIENT_PACKETS, *p.HOST_PACKETS, "say", "tell", ""})
@@ -56,11 +57,14 @@ packet_like = st.builds(
 payloads = st.binary(max_size=300) | packet_like
 
 
+HOP_PSK = join_psk(b"s", b"\x02" * 32)  # scrypt once, not in hypothesis's timed examples
+
+
 @given(st.lists(st.binary(max_size=120), max_size=6), st.booleans())
 @example([b"\x00\x20" + bytes(32)], False)  # a low-order ephemeral key (found by atheris)
 def test_hop_session_on_any_bytes(chunks: list[bytes], with_psk: bool) -> None:
     session = HopSession(
-        Role.RESPONDER, b"\x01" * 32, b"\x02" * 32, 2048, join_psk(b"s") if with_psk else None
+        Role.RESPONDER, b"\x01" * 32, b"\x02" * 32, 2048, HOP_PSK if with_psk else None
     )
     for chunk in chunks:
         try:
@@ -140,8 +144,9 @@ def test_client_core_refuses_junk_only_by_protocol_error(sent: list[bytes], welc
 
 json_like: st.SearchStrategy[Any] = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=3)
-    | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
     max_leaves=10,
 )
 peers_like = st.fixed_dictionaries(

@@ -108,7 +108,11 @@ def test_first_participant_gets_welcome_with_roster_and_limits() -> None:
     host.connect(1)
     actions = host.receive(1, p.Hello("bob", "test"))
     assert packets_for(actions) == {
-        1: [p.Welcome("bob", "ana", (("bob", key_for(1)),), (), "be kind", p.RateLimits(7, 3, 500))]
+        1: [
+            p.Welcome(
+                "bob", "ana", (("bob", key_for(1)),), (), "be kind", p.RateLimits(7, 3, 500), p.CAPS
+            )
+        ]
     }
     assert closes(actions) == set()
     assert any(isinstance(a, Log) and "bob" in a.text for a in actions)
@@ -122,7 +126,8 @@ def test_later_participants_see_the_roster_and_others_see_them_join() -> None:
     host.join(1, "ana")
     actions = host.join(2, "bob")
     got = packets_for(actions)
-    assert got[2] == [p.Welcome("bob", "", (("ana", key_for(1)), ("bob", key_for(2))))]
+    users = (("ana", key_for(1)), ("bob", key_for(2)))
+    assert got[2] == [p.Welcome("bob", "", users, caps=p.CAPS)]
     assert got[1] == [p.Joined("bob", "lobby", 2, key_for(2))]
     actions = host.join(3, "carol")
     got = packets_for(actions)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import multiprocessing
 import stat
+import time
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +99,59 @@ def test_utc_now_iso_is_loadable(tmp_path: Path) -> None:
     assert now.endswith("Z") and len(now) == 20
     pin(tmp_path, "h", KEY, None, now)
     assert KnownHosts.load(tmp_path).get("h") == KnownHost(KEY, None, now, now)
+
+
+def test_repin_with_a_new_certificate_records_it(tmp_path: Path) -> None:
+    """Re-pinning the same key after the host rotated its TLS certificate must store the
+    new certificate hash and refresh last_seen: a pin that kept the old hash would report
+    every later connection as a changed certificate, and a stale last_seen would hide
+    when the host was really last seen."""
+    pin(tmp_path, "h:1", KEY, CERT, T0)
+    assert pin(tmp_path, "h:1", KEY, OTHER_CERT, T1) is False
+    assert KnownHosts.load(tmp_path).get("h:1") == KnownHost(KEY, OTHER_CERT, T0, T1)
+
+
+def test_timestamps_are_utc_whatever_the_local_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stored times end in Z, so they must be UTC even on a machine set to another
+    zone; local time labelled Z would be off by hours (here +05:45, never UTC)."""
+    monkeypatch.setenv("TZ", "NPT-05:45")
+    time.tzset()
+    try:
+        before = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        stamp = dt.datetime.strptime(known_hosts.utc_now_iso(), "%Y-%m-%dT%H:%M:%S%z")
+        after = dt.datetime.now(dt.UTC)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert before <= stamp <= after
+
+
+def test_file_has_one_field_per_line_for_hand_editing(tmp_path: Path) -> None:
+    """The file is meant to be read and edited by people (``severus trust`` prints its
+    path in every warning): one field per line, so a diff shows which pin changed."""
+    pin(tmp_path, "h:1", KEY, CERT, T0)
+    lines = (tmp_path / "known_hosts.json").read_text(encoding="utf-8").splitlines()
+    assert f'"key": "{KEY}",' in [line.strip() for line in lines]
+    assert f'"cert": "{CERT}",' in [line.strip() for line in lines]
+
+
+def test_errors_show_hostile_file_content_escaped_and_cut_short() -> None:
+    """A planted or corrupted known_hosts reaches the terminal only through its error
+    message: control characters must arrive escaped and a huge value cut short, while a
+    short bad value is shown whole so the user can find it."""
+    evil = "\x1b]0;owned\x07" + "a" * 5000
+    data = json.dumps({"version": 1, "hosts": {evil: {}}}).encode()
+    with pytest.raises(ConfigError) as info:
+        parse_known_hosts(data, PATH)
+    message = info.value.message
+    assert "\x1b" not in message and "\x07" not in message
+    assert "'\\x1b]0;owned\\x07aaa" in message
+    assert len(message) < 300
+
+    data = json.dumps({"version": 1, "hosts": {"bad host": {}}}).encode()
+    with pytest.raises(ConfigError) as info:
+        parse_known_hosts(data, PATH)
+    assert "bad host 'bad host')" in info.value.message
 
 
 def test_valid_hand_edited_file() -> None:

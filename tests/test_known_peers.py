@@ -1,4 +1,5 @@
-"""known_peers: each nick's key per host, remembered across sessions, changes warned about."""
+"""known_peers: each nick's key per host, remembered across sessions; a change never
+replaces the pin by itself."""
 
 from __future__ import annotations
 
@@ -10,9 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from severus_cli.core import known_peers
+from severus_cli.core import files, known_peers
 from severus_cli.core.identity_format import fingerprint
 from severus_cli.core.known_peers import FILE_NAME, KnownPeers
+from severus_cli.core.peer_trust import PeerVerdict
+
+NEW, SAME, CHANGED = PeerVerdict.NEW, PeerVerdict.SAME, PeerVerdict.CHANGED
 
 BOB = bytes(range(32))
 MALLORY = bytes(range(1, 33))
@@ -29,8 +33,8 @@ def stored(config: Path) -> dict[str, dict[str, dict[str, str]]]:
 def test_first_sight_is_remembered_quietly(tmp_path: Path) -> None:
     peers = KnownPeers(tmp_path, HOST)
     assert peers.problem is None
-    assert peers.check("Bob", BOB) is None
-    assert peers.check("bob", BOB) is None  # the same nick, the same key
+    assert peers.check("Bob", BOB) == (NEW, None)
+    assert peers.check("bob", BOB) == (SAME, fingerprint(BOB))  # the same nick, the same key
     assert not (tmp_path / FILE_NAME).exists()  # checked in memory, written on save
     peers.save()
     entry = stored(tmp_path)[HOST]["bob"]
@@ -38,22 +42,25 @@ def test_first_sight_is_remembered_quietly(tmp_path: Path) -> None:
     assert entry["first_seen"].endswith("Z") and entry["last_seen"] >= entry["first_seen"]
     assert stat.S_IMODE((tmp_path / FILE_NAME).stat().st_mode) == 0o600
     # The next session knows bob.
-    assert KnownPeers(tmp_path, HOST).check("BOB", BOB) is None
+    assert KnownPeers(tmp_path, HOST).check("BOB", BOB)[0] is SAME
 
 
-def test_a_changed_key_warns_once_and_is_then_remembered(tmp_path: Path) -> None:
+def test_a_changed_key_keeps_the_pin_in_every_session(tmp_path: Path) -> None:
     first = KnownPeers(tmp_path, HOST)
     first.check("bob", BOB)
     first.save()
-    later = KnownPeers(tmp_path, HOST)
-    warning = later.check("Bob", MALLORY)
-    assert warning is not None
-    assert fingerprint(BOB) in warning and fingerprint(MALLORY) in warning
-    assert "/verify Bob" in warning
-    assert later.check("bob", MALLORY) is None  # said once
-    later.save()
-    assert stored(tmp_path)[HOST]["bob"]["key"] == fingerprint(MALLORY)
-    assert KnownPeers(tmp_path, HOST).check("bob", BOB) is not None  # and back again
+    for _ in range(2):  # every session, not just the first
+        later = KnownPeers(tmp_path, HOST)
+        assert later.check("Bob", MALLORY) == (CHANGED, fingerprint(BOB))
+        assert later.check("bob", MALLORY) == (CHANGED, fingerprint(BOB))
+        later.save()
+        entry = stored(tmp_path)[HOST]["bob"]
+        assert entry["key"] == fingerprint(BOB)  # never re-pinned by what a host says
+        assert entry["offered"] == fingerprint(MALLORY)
+    back = KnownPeers(tmp_path, HOST)
+    assert back.check("bob", BOB) == (SAME, fingerprint(BOB))  # the real bob is back
+    back.save()
+    assert "offered" not in stored(tmp_path)[HOST]["bob"]
 
 
 def test_keys_are_per_host(tmp_path: Path) -> None:
@@ -61,7 +68,7 @@ def test_keys_are_per_host(tmp_path: Path) -> None:
     here.check("bob", BOB)
     here.save()
     elsewhere = KnownPeers(tmp_path, "example.org:3000")
-    assert elsewhere.check("bob", MALLORY) is None  # another host's bob
+    assert elsewhere.check("bob", MALLORY)[0] is NEW  # another host's bob
     elsewhere.save()
     hosts = stored(tmp_path)
     assert hosts[HOST]["bob"]["key"] == fingerprint(BOB)
@@ -80,7 +87,7 @@ def test_save_merges_with_what_others_saved(tmp_path: Path) -> None:
 
 def test_save_takes_the_lock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     held: list[Path] = []
-    real = known_peers.locked
+    real = files.locked
 
     def spy(path: Path) -> AbstractContextManager[None]:
         held.append(path)
@@ -138,8 +145,8 @@ def test_a_corrupt_file_is_reported_not_raised(tmp_path: Path, content: bytes) -
     path.write_bytes(content)
     peers = KnownPeers(tmp_path, HOST)
     assert peers.problem is not None and str(path) in peers.problem
-    assert peers.check("bob", BOB) is None  # the chat goes on, unchecked
-    assert peers.check("bob", MALLORY) is not None  # within the session it still warns
+    assert peers.check("bob", BOB)[0] is NEW  # the chat goes on, unchecked
+    assert peers.check("bob", MALLORY)[0] is CHANGED  # within the session it still holds
     peers.save()  # quietly does nothing...
     assert path.read_bytes() == content  # ...and leaves the file for the user to look at
 
@@ -167,8 +174,8 @@ def test_malformed_entries_are_skipped(tmp_path: Path) -> None:
     (tmp_path / FILE_NAME).write_text(json.dumps(document))
     peers = KnownPeers(tmp_path, HOST)
     assert peers.problem is None
-    assert peers.check("bob", BOB) is None
-    assert peers.check("carol", BOB) is None  # unknown: first sight
-    assert peers.check("dave", BOB) is None
+    assert peers.check("bob", BOB)[0] is SAME
+    assert peers.check("carol", BOB)[0] is NEW  # unknown: first sight
+    assert peers.check("dave", BOB)[0] is NEW
     peers.save()
     assert stored(tmp_path)[HOST]["bob"].keys() == {"key", "first_seen", "last_seen"}

@@ -76,7 +76,7 @@ def handshake(client_psk: bytes | None, host_psk: bytes | None) -> tuple[HopSess
 
 
 def test_the_same_secret_completes_the_handshake() -> None:
-    client, host = handshake(join_psk(b"hunter2"), join_psk(b"hunter2"))
+    client, host = handshake(join_psk(b"hunter2", CERT), join_psk(b"hunter2", CERT))
     host.send(b"hi")
     assert client.receive_data(host.data_to_send())[0].data == b"hi"  # type: ignore[union-attr]
 
@@ -89,10 +89,16 @@ def test_a_wrong_or_missing_secret_fails_at_the_first_message(
     client_secret: bytes | None, host_secret: bytes | None
 ) -> None:
     client = HopSession(
-        Role.INITIATOR, os.urandom(32), CERT, psk=join_psk(client_secret) if client_secret else None
+        Role.INITIATOR,
+        os.urandom(32),
+        CERT,
+        psk=join_psk(client_secret, CERT) if client_secret else None,
     )
     host = HopSession(
-        Role.RESPONDER, os.urandom(32), CERT, psk=join_psk(host_secret) if host_secret else None
+        Role.RESPONDER,
+        os.urandom(32),
+        CERT,
+        psk=join_psk(host_secret, CERT) if host_secret else None,
     )
     with pytest.raises(RemoteProtocolError) as failed:
         host.receive_data(client.data_to_send())
@@ -100,9 +106,11 @@ def test_a_wrong_or_missing_secret_fails_at_the_first_message(
     assert host.data_to_send() == b""  # a stranger gets no reply at all, not even a key
 
 
-def test_psk_is_domain_separated_and_fixed_size() -> None:
-    assert join_psk(b"x") != join_psk(b"y")
-    assert len(join_psk(b"")) == 32
+def test_psk_is_salted_per_host_and_fixed_size() -> None:
+    other_cert = bytes(32)
+    assert join_psk(b"x", CERT) != join_psk(b"y", CERT)
+    assert join_psk(b"x", CERT) != join_psk(b"x", other_cert)  # a guess serves one host
+    assert len(join_psk(b"", CERT)) == 32
     with pytest.raises(ValueError, match="PSK"):
         HopSession(Role.INITIATOR, os.urandom(32), CERT, psk=b"short")
 
@@ -160,9 +168,13 @@ def test_moderation_commands_need_their_arguments(line: str) -> None:
 
 
 def test_help_marks_moderation_host_only() -> None:
+    lines = cmd.help_lines()
     for name in ("/kick", "/ban", "/bans", "/unban"):
-        line = next(text for text in cmd.help_lines() if text.strip().startswith(name + " "))
-        assert "host only" in line, line
+        at = next(i for i, text in enumerate(lines) if text.strip().startswith(name + " "))
+        # A usage too long for its column has its summary on the next line.
+        entry = lines[at] if "host only" in lines[at] else lines[at + 1]
+        assert "host only" in entry, entry
+        assert entry == lines[at] or not entry.strip().startswith("/"), entry
 
 
 class Screen:
@@ -261,8 +273,11 @@ def test_protocol_md_documents_the_secret_and_the_moderation_codes() -> None:
     root = Path(__file__).resolve().parent.parent
     doc = (root / "PROTOCOL.md").read_text(encoding="utf-8")
     assert f"`{NOISE_NAME_PSK.decode()}`" in doc
-    assert 'SHA-256("severus/1 join secret" || 0x00 || secret)' in doc
-    assert join_psk(b"x") == hashlib.sha256(b"severus/1 join secret\x00x").digest()
+    assert 'scrypt(secret, salt = "severus/3 join secret" || 0x00 || certificate hash' in doc
+    assert "N = 2^15, r = 8, p = 1" in doc
+    salt = b"severus/3 join secret\x00" + CERT
+    scrypt = hashlib.scrypt(b"x", salt=salt, n=2**15, r=8, p=1, maxmem=64 << 20, dklen=32)
+    assert join_psk(b"x", CERT) == scrypt
     source = "".join(
         (root / "severus_cli" / "core" / name).read_text(encoding="utf-8")
         for name in ("host_admin.py", "moderation.py")

@@ -12,7 +12,9 @@ from severus_cli.core import packets as p
 from severus_cli.core.host import Action, Broadcast, Close, HostConfig, HostCore, Log, Send
 from severus_cli.core.identity_format import fingerprint
 from severus_cli.core.moderation import (
+    MAX_ALLOW_FILE,
     MAX_BANS,
+    MAX_DURATION,
     RECENT,
     Ban,
     Moderation,
@@ -78,8 +80,16 @@ def fatal(actions: list[Action] | tuple[Action, ...], conn: int) -> p.Error:
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("30s", 30), ("10m", 600), ("2h", 7200), ("1d", 86400), ("1w", 604800), ("1h30m", 5400),
-     ("2H", 7200), (" 5m ", 300)],
+    [
+        ("30s", 30),
+        ("10m", 600),
+        ("2h", 7200),
+        ("1d", 86400),
+        ("1w", 604800),
+        ("1h30m", 5400),
+        ("2H", 7200),
+        (" 5m ", 300),
+    ],
 )
 def test_durations(text: str, seconds: int) -> None:
     assert parse_duration(text) == seconds
@@ -298,3 +308,75 @@ def test_default_limits_keep_the_documented_wire_form() -> None:
     welcome = p.Welcome("bob", "ana", (("bob", key(1)),), limits=lowered)
     decoded = p.decode_from_host(p.encode(welcome))
     assert isinstance(decoded, p.Welcome) and decoded.limits.max_data == 2000
+
+
+# --- bounds, exactly at their limits --------------------------------------------------------
+
+
+def test_a_ban_lasts_from_one_second_to_exactly_ten_years() -> None:
+    assert parse_duration("1s") == 1.0
+    assert parse_duration("3650d") == MAX_DURATION
+    with pytest.raises(UsageError):
+        parse_duration("3650d1s")
+
+
+def test_format_duration_at_unit_boundaries() -> None:
+    """A whole day or hour shows in that unit, never as 24h or 60m."""
+    assert format_duration(86400) == "1d"
+    assert format_duration(3600) == "1h"
+    assert format_duration(60) == "1m"
+
+
+def test_remaining_of_a_ban() -> None:
+    assert Ban("SHA256:x", "bob", None).remaining(NOW) == "permanent"
+    assert Ban("SHA256:x", "bob", NOW + 90).remaining(NOW) == "1m 30s left"
+
+
+def test_a_ban_without_reason_says_none() -> None:
+    mod = Moderation()
+    mod.add(Ban(fingerprint(key(1)), "bob", None))
+    assert mod.refusal(key(1), NOW) == ("banned", "you are banned from this host (permanent)")
+
+
+def test_unban_by_nick_among_timed_bans() -> None:
+    """Lifting a ban skips over timed ones still in force (their expiry compares to now)."""
+    mod = Moderation()
+    mod.add(Ban(fingerprint(key(1)), "bob", NOW + 60))
+    mod.add(Ban(fingerprint(key(2)), "cy", NOW + 60))
+    assert [b.nick for b in mod.active(NOW)] == ["bob", "cy"]
+    lifted = mod.remove("cy", NOW)
+    assert lifted is not None and lifted.nick == "cy"
+    assert [b.nick for b in mod.active(NOW)] == ["bob"]
+
+
+def test_recent_nicks_keep_exactly_recent_and_a_returning_nick_is_freshest() -> None:
+    mod = Moderation()
+    for n in range(RECENT):
+        mod.remember(f"n{n}", key(n))
+    assert mod.recent("n0") == ("n0", key(0))  # exactly RECENT are kept
+    mod.remember("N0", key(200))  # seen again: now the most recent, under its new form
+    mod.remember("extra", key(201))
+    assert mod.recent("n0") == ("N0", key(200))
+    assert mod.recent("n1") is None  # the oldest went instead
+
+
+def test_a_comment_line_may_itself_contain_hashes() -> None:
+    fp = fingerprint(key(1))
+    assert parse_allow_list(f"# friends # and family\n{fp} # bob # laptop\n", Path("a")) == {fp}
+
+
+def test_allow_list_size_bound_is_exact(tmp_path: Path) -> None:
+    fp = fingerprint(key(1))
+    line = f"{fp}\n"
+    path = tmp_path / "allow"
+    at_limit = line + "#" * (MAX_ALLOW_FILE - len(line) - 1) + "\n"
+    path.write_text(at_limit)
+    assert load_allow_list(path) == {fp}
+    path.write_text(at_limit + "\n")
+    with pytest.raises(ConfigError, match="larger than 1 MiB"):
+        load_allow_list(path)
+
+
+def test_unreadable_allow_list_names_the_reason(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="No such file or directory"):
+        load_allow_list(tmp_path / "missing")

@@ -3,6 +3,7 @@ RemoteProtocolError."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -17,6 +18,7 @@ from severus_cli.core.fields import (
     MAX_LIST,
     NAME_RE,
     WORD_RE,
+    Absent,
     Bin,
     Blob,
     Bool,
@@ -40,6 +42,8 @@ EXAMPLES: list[p.Packet] = [
     # client -> host
     p.Hello("ana", "severus/0.1", ("rust", "Go")),
     p.Hello("b.o-b_2", "", ()),
+    p.Hello("ana", "severus/0.1", (), ("nick",)),
+    p.Nick(10, "robert"),
     p.Seal(1, "lobby", b"\x00ciphertext\xff"),
     p.Seal(MAX_ID, "rust", b"x"),
     p.Relay(7, "bob", "hs", b"\x01" + bytes(32)),
@@ -62,6 +66,8 @@ EXAMPLES: list[p.Packet] = [
         p.RateLimits(5.0, 2.5, 100),
     ),
     p.Welcome("bob", "", (("bob", KEY),)),
+    p.Welcome("bob", "", (("bob", KEY),), caps=("nick",)),
+    p.Renamed("bob", "robert"),
     p.Roster((("cy", KEY), ("dee", KEY))),
     p.Ok(9),
     p.Error(9, "no_such_nick", "nobody is called eve", False),
@@ -195,6 +201,8 @@ def bad_values(kind: Kind) -> list[Any]:
         return [*common, None, 5, True, b"dm", "", "DM", "d m", "d-m", "abcdefghi", "\u00e9", "1"]
     if isinstance(kind, Optional):
         return [v for v in bad_values(kind.inner) if v is not None]
+    if isinstance(kind, Absent):  # may be left out, but when sent must be valid
+        return bad_values(kind.inner)
     if isinstance(kind, ListOf):
         good = good_value(kind.inner)
         return [
@@ -245,7 +253,7 @@ def good_value(kind: Kind) -> Any:
         return b"\x02" * max(1, kind.min_len)
     if isinstance(kind, Word):
         return "dm"
-    if isinstance(kind, Optional):
+    if isinstance(kind, Optional | Absent):
         return good_value(kind.inner)
     if isinstance(kind, ListOf):
         return [good_value(kind.inner)]
@@ -260,6 +268,10 @@ ALL_TYPES = sorted(
     {cls for cls in (*p.CLIENT_PACKETS.values(), *p.HOST_PACKETS.values())}, key=lambda c: c.TYPE
 )
 FIELD_CASES = [(cls, name) for cls in ALL_TYPES for name in cls.SCHEMA]
+REQUIRED_CASES = [
+    (cls, name) for cls, name in FIELD_CASES if not isinstance(cls.SCHEMA[name], Absent)
+]
+ABSENT_CASES = [(cls, name) for cls, name in FIELD_CASES if (cls, name) not in REQUIRED_CASES]
 
 
 def valid_wire(cls: type[p.Packet]) -> dict[str, Any]:
@@ -287,7 +299,7 @@ def test_each_field_refuses_bad_values(cls: type[p.Packet], name: str) -> None:
         assert caught.value.code == expected, (name, bad)
 
 
-@pytest.mark.parametrize(("cls", "name"), FIELD_CASES, ids=lambda x: getattr(x, "TYPE", x))
+@pytest.mark.parametrize(("cls", "name"), REQUIRED_CASES, ids=lambda x: getattr(x, "TYPE", x))
 def test_each_field_is_required(cls: type[p.Packet], name: str) -> None:
     wire = valid_wire(cls)
     del wire[name]
@@ -295,6 +307,20 @@ def test_each_field_is_required(cls: type[p.Packet], name: str) -> None:
         decode_as(cls, pack(wire))
     assert caught.value.code == "bad_packet"
     assert name in caught.value.message
+
+
+@pytest.mark.parametrize(("cls", "name"), ABSENT_CASES, ids=lambda x: getattr(x, "TYPE", x))
+def test_an_optional_field_left_out_gets_its_default(cls: type[p.Packet], name: str) -> None:
+    """What an older peer sends, without the field, decodes; at its default the field is
+    left out again, so an older peer's packets re-encode byte for byte."""
+    wire = valid_wire(cls)
+    del wire[name]
+    packet = decode_as(cls, pack(wire))
+    kind = cls.SCHEMA[name]
+    assert isinstance(kind, Absent)
+    assert getattr(packet, name) == kind.default
+    assert name not in packet.to_wire()
+    assert len(ABSENT_CASES) >= 2
 
 
 def test_error_id_may_be_nil() -> None:
@@ -564,6 +590,8 @@ def strategy(kind: Kind) -> st.SearchStrategy[Any]:
         return st.from_regex(WORD_RE, fullmatch=True)
     if isinstance(kind, Optional):
         return st.none() | strategy(kind.inner)
+    if isinstance(kind, Absent):
+        return strategy(kind.inner)
     if isinstance(kind, ListOf):
         return st.lists(strategy(kind.inner), max_size=min(kind.max_items, 5)).map(tuple)
     if isinstance(kind, Pair):
@@ -590,3 +618,186 @@ any_packet = st.sampled_from(ALL_TYPES).flatmap(packet_strategy)
 @given(any_packet)
 def test_generated_packets_round_trip(packet: p.Packet) -> None:
     assert decoder_for(packet)(p.encode(packet)) == packet
+
+
+# --- bounds exactly at their limits ------------------------------------------------------
+
+
+def limits_wire(**fields: Any) -> bytes:
+    """A welcome whose ``limits`` map is the defaults updated with ``fields``."""
+    limits = {"burst": 30.0, "rate": 10.0, "max_text": p.MAX_TEXT, **fields}
+    return pack({**p.Welcome("a", "", (("a", KEY),)).to_wire(), "limits": limits})
+
+
+def decoded_limits(**fields: Any) -> p.RateLimits:
+    packet = p.decode_from_host(limits_wire(**fields))
+    assert isinstance(packet, p.Welcome)
+    return packet.limits
+
+
+def test_limits_map_holds_at_most_eight_entries() -> None:
+    """Three or four fields now, room for more in later minor versions, up to eight."""
+    extra = {f"x{i}": i for i in range(5)}
+    assert decoded_limits(**extra) == p.RateLimits()
+    expect_error(limits_wire(**extra, x5=5), client=False)
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"burst": 1}, p.RateLimits(burst=1.0)),
+        ({"burst": 1e6}, p.RateLimits(burst=1e6)),
+        ({"rate": 0.01}, p.RateLimits(rate=0.01)),
+        ({"rate": 1e6}, p.RateLimits(rate=1e6)),
+        ({"max_text": 1}, p.RateLimits(max_text=1)),
+        ({"max_data": p.MIN_DATA}, p.RateLimits(max_data=p.MIN_DATA)),
+        ({"max_data": p.MAX_DATA}, p.RateLimits()),
+        ({}, p.RateLimits()),  # max_data is optional: the largest when absent
+    ],
+    ids=repr,
+)
+def test_limits_accepted_at_their_bounds(fields: dict[str, Any], expected: p.RateLimits) -> None:
+    assert decoded_limits(**fields) == expected
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"burst": 0.999},
+        {"burst": 1e6 + 0.5},
+        {"rate": 0.0099},
+        {"rate": 1e6 + 0.5},
+        {"burst": 0.5, "rate": 0.001},
+        {"max_text": 0},
+        {"max_text": p.MAX_TEXT + 1},
+        {"max_data": p.MIN_DATA - 1},
+        {"max_data": p.MAX_DATA + 1},
+        {"max_data": None},
+        {"burst": None},
+        {"rate": "10"},
+        {"max_text": 1.0},
+    ],
+    ids=repr,
+)
+def test_limits_refused_beyond_their_bounds(fields: dict[str, Any]) -> None:
+    expect_error(limits_wire(**fields), client=False)
+
+
+@pytest.mark.parametrize("name", ["burst", "rate", "max_text"])
+def test_limits_fields_are_required(name: str) -> None:
+    limits = {"burst": 30.0, "rate": 10.0, "max_text": p.MAX_TEXT}
+    del limits[name]
+    wire = {**p.Welcome("a", "", (("a", KEY),)).to_wire(), "limits": limits}
+    expect_error(pack(wire), client=False)
+
+
+def test_limits_wire_form_round_trips_every_field() -> None:
+    limits = p.RateLimits(2.5, 0.5, 100, p.MIN_DATA)
+    assert limits.to_wire() == {"burst": 2.5, "rate": 0.5, "max_text": 100, "max_data": 512}
+    welcome = p.Welcome("a", "", (("a", KEY),), limits=limits)
+    assert p.decode_from_host(p.encode(welcome)) == welcome
+
+
+def seal_of_size(size: int) -> p.Seal:
+    """A seal whose encoded form is exactly ``size`` bytes (the data in a bin16)."""
+    overhead = len(p.encode(p.Seal(1, "lobby", b"x" * 1000))) - 1000
+    return p.Seal(1, "lobby", b"x" * (size - overhead))
+
+
+def test_encode_accepts_a_packet_of_exactly_the_largest_size() -> None:
+    assert len(p.encode(seal_of_size(p.MAX_PACKET))) == p.MAX_PACKET
+    with pytest.raises(LocalProtocolError):
+        p.encode(seal_of_size(p.MAX_PACKET + 1))
+
+
+def test_decode_accepts_a_packet_of_exactly_the_largest_size() -> None:
+    """A packet filling a whole frame is parsed (its data is over MAX_DATA here, so the
+    seal is refused by its field check, not as too large)."""
+    expect_error(p.encode(seal_of_size(p.MAX_PACKET)), "bad_packet")
+    ping = pack({"t": "ping", "id": 1, "pad": b""})
+    padded = pack({"t": "ping", "id": 1, "pad": b"\x00" * (p.MAX_PACKET - len(ping) - 1)})
+    assert len(padded) == p.MAX_PACKET
+    assert p.decode_from_client(padded) == p.Ping(1)
+
+
+def test_a_map_of_exactly_sixteen_entries_is_accepted() -> None:
+    wire: dict[str, Any] = {"t": "ping", "id": 1, **{f"k{i}": i for i in range(14)}}
+    assert p.decode_from_client(pack(wire)) == p.Ping(1)
+
+
+def test_extension_types_are_refused_even_in_ignored_fields() -> None:
+    expect_error(pack({"t": "ping", "id": 1, "x": msgpack.ExtType(1, b"a")}))
+
+
+def test_a_list_of_exactly_max_list_items_is_accepted_in_an_ignored_field() -> None:
+    wire = {"t": "ping", "id": 1, "x": [0] * MAX_LIST}
+    assert p.decode_from_client(pack(wire)) == p.Ping(1)
+    expect_error(pack({**wire, "x": [0] * (MAX_LIST + 1)}))
+
+
+def test_strings_are_text_and_keys_are_strings() -> None:
+    """A str field given as raw bytes is refused, and so is a map keyed by anything else."""
+    expect_error(pack({"t": "join", "id": 1, "room": b"lobby"}))
+    expect_error(pack({b"t": "ping", b"id": 1}), "unknown_packet")
+    expect_error(pack({"t": "ping", "id": 1, 7: 7}))
+
+
+@pytest.mark.parametrize(
+    ("kind", "values"),
+    [
+        (Text(5, 2), ["ab", "abcde"]),
+        (Int(3, 9), [3, 9]),
+        (Int(), [0, MAX_ID]),
+        (Bin(5, 2), [b"ab", b"abcde"]),
+        (Blob(4), [b"abcd"]),
+        (Name(), ["a", "n" * 32]),
+        (Word(), ["a", "abcdefgh"]),
+        (Float(), [0.0, -1.5e300, 7]),
+        (ListOf(Int(), 3), [[], [1, 2, 3]]),
+        (Pair(Name(), Int()), [["a", 1]]),
+        (Optional(Int()), [None, 4]),
+    ],
+    ids=lambda x: type(x).__name__ if isinstance(x, Kind) else None,
+)
+def test_every_kind_accepts_values_exactly_at_its_bounds(kind: Kind, values: list[Any]) -> None:
+    for value in values:
+        expected = tuple(value) if isinstance(value, list) else value
+        assert kind.check(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("kind", "values"),
+    [
+        (Text(5, 2), ["a", "abcdef"]),
+        (Int(3, 9), [2, 10]),
+        (Bin(5, 2), [b"a", b"abcdef"]),
+        (ListOf(Int(), 3), [[1, 2, 3, 4], (1, 2)]),
+        (Pair(Name(), Int()), [("a", 1), ["a", 1, 2], [1, "a"]]),
+    ],
+    ids=lambda x: type(x).__name__ if isinstance(x, Kind) else None,
+)
+def test_every_kind_refuses_values_just_past_its_bounds(kind: Kind, values: list[Any]) -> None:
+    for value in values:
+        with pytest.raises(ValueError):
+            kind.check(value)
+
+
+def test_field_names_and_plans_are_built_on_first_use_then_reused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The per-class caches start empty in a fresh process: encoding and decoding work
+    from a cold cache, and later packets reuse what the first one built."""
+    monkeypatch.setattr(p, "_FIELD_NAMES", {})
+    monkeypatch.setattr(p, "_PLANS", {})
+    monkeypatch.setattr(p, "_ABSENT", {})
+    for packet in EXAMPLES:
+        data = p.encode(packet)
+        assert decoder_for(packet)(data) == packet
+        assert p.encode(packet) == data
+    for cls in ALL_TYPES:
+        if cls in p._FIELD_NAMES:
+            assert p._field_names(cls) is p._field_names(cls)
+            assert p._field_names(cls) == tuple(f.name for f in dataclasses.fields(cls))
+        assert p._plan(cls) is p._plan(cls)
+        assert p._absent(cls) is p._absent(cls)
+    assert p._absent(p.Hello) == {"caps": ()}

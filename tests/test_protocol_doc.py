@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
-from severus_cli.core import packets
+from severus_cli.core import packets, registrations
 from severus_cli.core.e2e import keyring, pairwise, sender_keys, wire
 from severus_cli.core.e2e.verify import safety_code
 from severus_cli.core.framing import encode_frame
@@ -64,10 +64,10 @@ def test_every_packet_type_is_documented() -> None:
 
 def test_documented_constants() -> None:
     text = DOC.read_text(encoding="utf-8")
-    assert make_prologue(bytes(32))[:10] == b"severus/2\x00"
-    assert "ALPN `severus/2`" in text and ALPN == "severus/2"
-    assert len(make_prologue(bytes(32))) == 42
-    assert "42 bytes in all" in text
+    assert make_prologue(bytes(32))[:10] == b"severus/3\x00"
+    assert "ALPN `severus/3`" in text and ALPN == "severus/3"
+    assert len(make_prologue(bytes(32), b"x" * 48)) == 74
+    assert "74 bytes in all" in text
     assert f"1 to {packets.MAX_TEXT:,} characters" in text
     ok = packets.encode(packets.Ok(7))
     assert len(ok) == 10 and "The `ok` above (10 bytes) travels as a 12-byte frame" in text
@@ -80,6 +80,8 @@ def test_every_error_code_is_documented() -> None:
         (DOC.parent / "severus_cli" / "core" / name).read_text(encoding="utf-8")
         for name in (
             "host.py",
+            "host_queries.py",
+            "host_secondary.py",
             "packets.py",
             "framing.py",
             "session.py",
@@ -160,6 +162,19 @@ def test_safety_code_example_matches_the_code() -> None:
     digest = hashlib.sha512(b"severus-verify/1\x00" + bytes(range(64))).digest()
     groups = [int.from_bytes(digest[i : i + 5], "big") % 100000 for i in range(0, 30, 5)]
     assert code == " ".join(f"{g:05d}" for g in groups)
+
+
+def test_documented_registration_limit() -> None:
+    """4.3's registrations bucket and 4.7's send-only numbers are the code's."""
+    text = " ".join(DOC.read_text(encoding="utf-8").split())
+    config = HostConfig()
+    burst, every = f"{config.registration_burst:g}", f"{1 / config.registration_per_second:g}"
+    assert "| registrations |" in text
+    assert f"{burst} tokens, refilled at 1 every {every} seconds (host `--max-joins-per-ip`" in text
+    assert f"`msg` `{registrations.TOO_MANY_CONNECTIONS}`" in text
+    assert f"`via` 1 to {packets.MAX_VIA}" in text
+    assert f"`{packets.SEND_ONLY}` in its `hello`'s `caps`" in text
+    assert set(packets.CAPS) == {"nick", "via"} and "- `via`: in a `welcome`" in text
 
 
 def test_documented_end_to_end_constants() -> None:

@@ -48,7 +48,7 @@ def make(**options: object) -> RelayCore:
     return RelayCore(RelayConfig(**options), token=lambda: next(tokens))  # type: ignore[arg-type]
 
 
-def connect(core: RelayCore, conn: int, key: bytes, ip: str = "198.51.100.1") -> None:
+def connect(core: RelayCore, conn: int, key: bytes, ip: str = JOINER_UDP[0]) -> None:
     assert core.open(conn, ip, 0.0) == []
     assert core.authenticated(conn, key, 0.0) == []
 

@@ -95,9 +95,8 @@ async def scenario(
     )
     running = asyncio.create_task(agent.run()) if register else None
     try:
-        for _ in range(100):
-            if agent.registered or not register:
-                break
+        deadline = time.monotonic() + 20  # bounds a failure only; registering is quick
+        while register and not agent.registered and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
         assert agent.public_udp == (
             ("127.0.0.1", quic._transport.get_extra_info("sockname")[1]) if register else None
@@ -108,7 +107,7 @@ async def scenario(
             tmp_path, "ticket", expected=fingerprint(host_id.static_public), remember=False
         )
         policy.secret = joiner_secret
-        link = await open_link(joiner, route, policy, 5.0)
+        link = await open_link(joiner, route, policy, 20.0)  # a deadline, not a wait
         try:
             assert link.host_key == host_id.static_public
             welcome = await welcome_over(link)
@@ -196,12 +195,17 @@ async def pump(tmp_path: Path, bandwidth: float, chunks: int, size: int = 50_000
 
 
 def test_spliced_bytes_flow_both_ways_unchanged(loop: str, tmp_path: Path) -> None:
-    assert run_on(loop, pump(tmp_path, 0.0, 20)) < 2.0  # 1 MB, uncapped
+    # 1 MB, uncapped: a fraction of a second here. The bound only has to tell "not
+    # throttled" from the 100 kB/s cap below (about 10 s for 1 MB), so it leaves a busy
+    # machine plenty of room.
+    assert run_on(loop, pump(tmp_path, 0.0, 20)) < 5.0
 
 
 def test_the_bandwidth_cap_holds(loop: str, tmp_path: Path) -> None:
     """100 kB/s after a one-second burst: 300 kB take about two seconds (the cap
-    bites after each read, so one read may get ahead of it)."""
+    bites after each read, so one read may get ahead of it). The time is spent waiting,
+    not computing, so a busy machine adds little; the upper bound still fails a cap
+    that throttles three times too hard."""
     elapsed = run_on(loop, pump(tmp_path, 100_000.0, 6))
     assert 1.3 < elapsed < 6.0
 

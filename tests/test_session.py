@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+from collections.abc import Callable
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -85,10 +86,36 @@ def established_pair() -> SessionPair:
 # --- the handshake ---------------------------------------------------------------------
 
 
-def test_prologue_binds_version_and_certificate() -> None:
-    assert PROTOCOL_VERSION == 2
-    assert make_prologue(CERT_HASH) == b"severus/2\x00" + CERT_HASH
-    assert len(make_prologue(CERT_HASH)) == 42
+def test_prologue_binds_version_certificate_and_channel() -> None:
+    assert PROTOCOL_VERSION == 3
+    binding = b"\x07" * 48
+    expected = b"severus/3\x00" + CERT_HASH + hashlib.sha256(binding).digest()
+    assert make_prologue(CERT_HASH, binding) == expected
+    assert len(make_prologue(CERT_HASH, binding)) == 74
+    assert make_prologue(CERT_HASH, b"") == b"severus/3\x00" + CERT_HASH + hashlib.sha256().digest()
+
+
+def test_another_tls_connection_breaks_the_handshake() -> None:
+    """Someone holding the host's TLS key can run two TLS connections with the same
+    certificate, one to each side, and pass the Noise messages between them: the two
+    connections' channel bindings differ, so the handshake fails before any identity
+    is shown."""
+    initiator = HopSession(Role.INITIATOR, INITIATOR_KEY, CERT_HASH, binding=b"A" * 48)
+    responder = HopSession(Role.RESPONDER, RESPONDER_KEY, CERT_HASH, binding=b"B" * 48)
+    responder.receive_data(initiator.data_to_send())
+    with pytest.raises(RemoteProtocolError) as caught:
+        initiator.receive_data(responder.data_to_send())
+    assert caught.value.code == "bad_handshake"
+    assert initiator.peer_key is None
+
+
+def test_the_same_tls_connection_completes_the_handshake() -> None:
+    initiator = HopSession(Role.INITIATOR, INITIATOR_KEY, CERT_HASH, binding=b"A" * 48)
+    responder = HopSession(Role.RESPONDER, RESPONDER_KEY, CERT_HASH, binding=b"A" * 48)
+    responder.receive_data(initiator.data_to_send())
+    assert isinstance(initiator.receive_data(responder.data_to_send())[0], PeerIdentity)
+    initiator.proceed()
+    assert isinstance(responder.receive_data(initiator.data_to_send())[0], HandshakeComplete)
 
 
 def test_full_handshake_then_traffic_both_ways() -> None:
@@ -448,3 +475,67 @@ def test_receive_packets_is_receive_data_without_events_once_open() -> None:
     assert caught.value.code == "too_large"
     with pytest.raises(RemoteProtocolError):  # the session stays failed
         pair.responder.receive_data(pair.initiator.seal(b"ok"))
+
+
+# --- every failure is final -------------------------------------------------------------
+
+Failure = tuple[HopSession, Callable[[], object]]
+
+
+def _oversized_frame() -> Failure:
+    pair = SessionPair(max_frame=1000)
+    pair.handshake()
+    return pair.responder, lambda: pair.responder.receive_data(b"\x03\xe9")
+
+
+def _oversized_frame_to_receive_packets() -> Failure:
+    pair = SessionPair(max_frame=1000)
+    pair.handshake()
+    return pair.responder, lambda: pair.responder.receive_packets(b"\x03\xe9")
+
+
+def _a_message_during_the_pause() -> Failure:
+    pair = SessionPair()
+    pair.pump()
+    return pair.initiator, lambda: pair.initiator.receive_data(encode_frame(b"\x00" * 48))
+
+
+def _a_handshake_payload() -> Failure:
+    responder = HopSession(Role.RESPONDER, RESPONDER_KEY, CERT_HASH)
+    first = encode_frame(foreign_initiator().write_message(b"surprise"))
+    return responder, lambda: responder.receive_data(first)
+
+
+def _a_low_order_ephemeral_key() -> Failure:
+    responder = HopSession(Role.RESPONDER, RESPONDER_KEY, CERT_HASH)
+    # An all-zero ephemeral key: our reply's Diffie-Hellman with it comes out all zeros.
+    return responder, lambda: responder.receive_data(encode_frame(bytes(32)))
+
+
+@pytest.mark.parametrize(
+    ("setup", "code"),
+    [
+        (_oversized_frame, "too_large"),
+        (_oversized_frame_to_receive_packets, "too_large"),
+        (_a_message_during_the_pause, "bad_handshake"),
+        (_a_handshake_payload, "bad_handshake"),
+        (_a_low_order_ephemeral_key, "bad_handshake"),
+    ],
+)
+def test_every_failure_leaves_the_session_failed(setup: Callable[[], Failure], code: str) -> None:
+    """Whatever failed, the session refuses all further input, even none at all, so a
+    caller that goes on feeding it bytes cannot revive it."""
+    session, fail = setup()
+    with pytest.raises(RemoteProtocolError) as caught:
+        fail()
+    assert caught.value.code == code
+    assert not session.established
+    assert session.data_to_send() == b""  # nothing answers a failed handshake
+    with pytest.raises(RemoteProtocolError):
+        session.receive_data(b"")
+
+
+def test_a_session_is_not_sendable_before_its_handshake() -> None:
+    session = HopSession(Role.RESPONDER, RESPONDER_KEY, CERT_HASH)
+    assert session.can_send is False
+    assert session.established is False

@@ -21,7 +21,10 @@ def _tool(name: str) -> str:
 
 def test_ruff_is_clean() -> None:
     done = subprocess.run(
-        [_tool("ruff"), "check", "--no-cache", "."], cwd=ROOT, capture_output=True, text=True,
+        [_tool("ruff"), "check", "--no-cache", "."],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
         timeout=120,
     )
     assert done.returncode == 0, done.stdout + done.stderr
@@ -29,7 +32,10 @@ def test_ruff_is_clean() -> None:
 
 def test_mypy_strict_is_clean() -> None:
     done = subprocess.run(
-        [_tool("mypy"), "--no-incremental"], cwd=ROOT, capture_output=True, text=True,
+        [_tool("mypy"), "--no-incremental"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
         timeout=300,
     )
     assert done.returncode == 0, done.stdout + done.stderr

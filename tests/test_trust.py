@@ -13,6 +13,7 @@ from severus_cli.core.identity import fingerprint
 from severus_cli.core.trust import (
     KnownHost,
     TrustVerdict,
+    changed_certificate_message,
     changed_key_message,
     judge,
     new_host_message,
@@ -55,6 +56,19 @@ def test_changed_key_message() -> None:
     assert "severus trust remove 10.0.0.1:3000" in text
     assert "nothing was changed" in text
     assert text.count("\n") >= 5
+
+
+def test_changed_certificate_message() -> None:
+    """The refusal must give the user what to check and how to recover: the host, the
+    pinned and the presented certificate, the command that removes the pin, each on a
+    line of its own under a banner that cannot be overlooked."""
+    text = changed_certificate_message("10.0.0.1:3000", CERT, OTHER_CERT)
+    lines = text.split("\n")
+    assert lines[1] == "@@@ WARNING: REMOTE HOST CERTIFICATE HAS CHANGED! @@@"
+    assert lines[0] == lines[2] == "@" * len(lines[1])
+    assert any(OTHER_CERT in line and "10.0.0.1:3000" in line for line in lines)
+    assert any(CERT in line and OTHER_CERT not in line for line in lines)
+    assert lines[-1] == "    severus trust remove 10.0.0.1:3000"
 
 
 def test_new_host_message() -> None:
@@ -168,3 +182,29 @@ def test_normalise_valid_hosts(name: str, port: int) -> None:
     _check_normalised(result)
     assert result.endswith(f":{port}")
     assert result.lower() == f"{name}:{port}".lower() or name.startswith("[")
+
+
+def test_host_names_are_at_most_253_characters() -> None:
+    """DNS caps a name at 253 characters: the longest legal name is a pin key like any
+    other, one character more is refused (a trailing root dot does not count)."""
+    longest = ".".join(["a" * 63, "b" * 63, "c" * 63, "d" * 61])
+    assert len(longest) == 253
+    assert normalise_host(longest) == f"{longest}:3000"
+    assert normalise_host(longest + ".") == f"{longest}:3000"
+    with pytest.raises(UsageError):
+        normalise_host(longest + "d")
+
+
+def test_bad_hosts_are_quoted_escaped_and_cut_short() -> None:
+    """A rejected host reaches the terminal in the error: escaped (no control sequence
+    gets through), cut short when huge, and shown whole when short so it can be fixed."""
+    with pytest.raises(UsageError) as info:
+        normalise_host("\x1b]0;owned\x07" + "x" * 10_000)
+    message = info.value.message
+    assert "\x1b" not in message and "\x07" not in message
+    assert message.startswith("'\\x1b]0;owned\\x07xxx")
+    assert len(message) < 300
+
+    with pytest.raises(UsageError) as info:
+        normalise_host("ex ample")
+    assert info.value.message.startswith("'ex ample' is not a valid host")

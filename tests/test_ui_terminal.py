@@ -6,6 +6,8 @@ import asyncio
 import io
 import json
 import os
+import pty
+import select
 import shlex
 import subprocess
 import sys
@@ -14,6 +16,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from rich.text import Text
 
 from severus_cli.core import events as ev
@@ -45,6 +48,57 @@ async def main() -> None:
     print("EXITED")
 
 asyncio.run(main())
+"""
+
+
+# Holds still at a chosen moment until the test's key has reached the terminal, so the
+# key lands exactly where a lost one used to: inside a print above a running prompt
+# ("print"), or after Enter and before the next prompt is up ("between"). Then checks
+# that the terminal is back in its first mode, also when the reader is abandoned
+# mid-way ("quit").
+KEY_RACE_SCRIPT = """
+import asyncio, select, sys, termios, time
+from prompt_toolkit.application.current import get_app_or_none, get_app_session
+from rich.text import Text
+from severus_cli.ui.terminal import TerminalUI
+
+def hold_for_key() -> None:
+    select.select([sys.stdin], [], [], 20)
+
+async def main(mode: str) -> None:
+    before = termios.tcgetattr(0)
+    ui = TerminalUI(lambda: "bob", lambda: [], lambda: "bob> ")
+    output = get_app_session().output
+    write, written = output.write, []
+
+    def write_and_hold(data: str) -> None:
+        write(data)
+        written.append(data)
+        if "CUE" in "".join(written[-3:]):
+            output.write = write
+            output.flush()
+            hold_for_key()
+
+    async def cue() -> None:
+        deadline = time.monotonic() + 20
+        while (app := get_app_or_none()) is None or not app.is_running:
+            assert time.monotonic() < deadline, "the prompt never came up"
+            await asyncio.sleep(0.01)
+        output.write = write_and_hold
+        ui.show(Text("CUE"))
+
+    if mode == "print":
+        task = asyncio.create_task(cue())
+    async for line in ui.read_lines():
+        if line == "/quit":
+            break
+        sys.stdout.write(f"got {line}, CUE\\n")
+        sys.stdout.flush()
+        hold_for_key()
+    ui.close()
+    print("EXITED" if termios.tcgetattr(0) == before else "LEFT IN ANOTHER MODE")
+
+asyncio.run(main(sys.argv[1]))
 """
 
 
@@ -92,8 +146,14 @@ def test_output_scrolls_above_a_half_typed_line(tmp_path: Path) -> None:
         tmux.run("send-keys", "-t", "t", "-l", "hello wor")
         typed = tmux.wait(lambda lines: lines[-1] == "[lobby] bob> hello wor")
         # Keep watching while at least five more lines arrive: the input must survive.
-        lines = tmux.wait(lambda lines: _ticks(lines) >= _ticks(typed) + 5 or len(lines) >= 29)
-        assert lines[-1] == "[lobby] bob> hello wor"
+        # Each line is printed by erasing the prompt, printing, and drawing the prompt
+        # again, so one capture may fall mid-repaint: wait for the prompt to be back.
+        lines = tmux.wait(
+            lambda lines: (
+                (_ticks(lines) >= _ticks(typed) + 5 or len(lines) >= 29)
+                and lines[-1] == "[lobby] bob> hello wor"
+            )
+        )
         assert all("tick" in line for line in lines[:-1])
         assert "\\x1b[2J[bold]x[/]" in lines[-2]  # escapes and markup shown, not obeyed
 
@@ -101,8 +161,10 @@ def test_output_scrolls_above_a_half_typed_line(tmp_path: Path) -> None:
         # The line is printed, then the prompt redrawn below it: a capture may fall
         # between the two, so wait for both (and fail if the prompt never comes back).
         lines = tmux.wait(
-            lambda lines: any("got: 'hello wor'" in line for line in lines)
-            and lines[-1].rstrip() == "[lobby] bob>"
+            lambda lines: (
+                any("got: 'hello wor'" in line for line in lines)
+                and lines[-1].rstrip() == "[lobby] bob>"
+            )
         )
         assert lines[-1].rstrip() == "[lobby] bob>"
 
@@ -113,6 +175,58 @@ def test_output_scrolls_above_a_half_typed_line(tmp_path: Path) -> None:
         subprocess.run(["tmux", "-L", tmux.socket, "kill-server"], capture_output=True)
         if socket_path:  # tmux leaves the socket file behind
             Path(socket_path).unlink(missing_ok=True)
+
+
+@pytest.mark.parametrize("mode", ["print", "between", "quit"])
+def test_no_key_is_lost_and_the_terminal_mode_comes_back(tmp_path: Path, mode: str) -> None:
+    """Ctrl-D typed while output scrolls, or right after Enter, still quits.
+
+    The terminal used to go cooked for each print above the prompt and between two
+    prompts, and the kernel turned a Ctrl-D typed then into a NUL byte. Now it stays
+    raw throughout, so it must be given back however reading ends.
+    """
+    script = tmp_path / "key_race.py"
+    script.write_text(KEY_RACE_SCRIPT)
+    errors = tmp_path / "stderr"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PROMPT_TOOLKIT_NO_CPR": "1", "TERM": "xterm"}
+    master, slave = pty.openpty()
+    with errors.open("wb") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, str(script), mode],
+            stdin=slave,
+            stdout=slave,
+            stderr=stderr,
+            env=env,
+            start_new_session=True,
+        )
+    os.close(slave)
+    screen = bytearray()
+
+    def wait_for(text: bytes, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in screen:
+            left = deadline - time.monotonic()
+            assert left > 0, f"never saw {text!r}; the screen: {bytes(screen)!r}"
+            if select.select([master], [], [], left)[0]:
+                try:
+                    screen.extend(os.read(master, 65536))
+                except OSError:  # EIO: the program is gone and closed the terminal
+                    raise AssertionError(f"ended before {text!r}: {bytes(screen)!r}") from None
+
+    try:
+        if mode != "print":
+            wait_for(b"bob>")
+            os.write(master, b"/quit\r" if mode == "quit" else b"hi\r")
+        if mode != "quit":
+            wait_for(b"CUE")
+            os.write(master, b"\x04")
+        wait_for(b"EXITED")
+        assert proc.wait(timeout=20) == 0
+        assert errors.read_text() == ""
+    finally:
+        proc.kill()
+        proc.wait()
+        os.close(master)
 
 
 def test_plain_ui_reads_lines_and_prints_plain_text() -> None:

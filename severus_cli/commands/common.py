@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import getpass
 import os
 import re
@@ -18,7 +17,7 @@ from rich.text import Text
 from severus_cli.core.config import resolve_config_dir
 from severus_cli.core.identity import Identity, load_or_create_identity
 from severus_cli.core.packets import valid_nick
-from severus_cli.errors import UsageError
+from severus_cli.errors import Interrupted, UsageError
 
 
 def console(stderr: bool = False) -> Console:
@@ -69,9 +68,54 @@ def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 
 def run_session(coroutine: Coroutine[Any, Any, None]) -> None:
-    """Run an interactive session; Ctrl-C simply ends it."""
-    with contextlib.suppress(KeyboardInterrupt):
-        run(coroutine)
+    """Run an interactive session. Ctrl-C is not a way to succeed: its KeyboardInterrupt
+    reaches ``run_guarded``, which exits 130 as the README's table says for every
+    command; only ``/quit`` and Ctrl-D end a session with 0."""
+    run(coroutine)
+
+
+def end_if_interrupted(ui: object) -> None:
+    """After a chat ended cleanly: if Ctrl-C on an empty prompt ended it, exit 130.
+
+    The terminal is raw while the prompt runs, so that Ctrl-C is a key, not a SIGINT;
+    the terminal UI remembers it as ``interrupted``."""
+    if getattr(ui, "interrupted", False):
+        raise Interrupted()
+
+
+async def read_tty_line(prompt: str) -> str | None:
+    """One line typed on the terminal (stdin), or None at end of input.
+
+    Read from the event loop, not a worker thread: a thread blocked in ``input()``
+    outlives Ctrl-C (the interpreter waits for it at exit), so the process would hang
+    until Enter and then exit 0. Here Ctrl-C cancels the wait and exits 130 at once.
+    """
+    sys.stderr.write(prompt)
+    sys.stderr.flush()
+    loop = asyncio.get_running_loop()
+    fd = sys.stdin.fileno()
+    got = bytearray()
+    done: asyncio.Future[None] = loop.create_future()
+
+    def readable() -> None:
+        try:
+            chunk = os.read(fd, 4096)
+        except BlockingIOError:
+            return
+        except OSError:
+            chunk = b""
+        got.extend(chunk)
+        if (not chunk or b"\n" in got) and not done.done():
+            done.set_result(None)
+
+    loop.add_reader(fd, readable)
+    try:
+        await done
+    finally:
+        loop.remove_reader(fd)
+    if not got:
+        return None
+    return got.split(b"\n", 1)[0].decode("utf-8", "replace")
 
 
 def run(coroutine: Coroutine[Any, Any, T]) -> T:

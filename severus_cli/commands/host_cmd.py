@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+import signal
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 
-from severus_cli.commands.common import console, identity_in, nick_or_login, run_session
+from severus_cli.commands.common import (
+    console,
+    end_if_interrupted,
+    identity_in,
+    nick_or_login,
+    run_session,
+)
 from severus_cli.core.host import HostConfig
 from severus_cli.core.packets import MAX_SHORT
-from severus_cli.errors import UsageError
+from severus_cli.errors import Interrupted, UsageError
+
+if TYPE_CHECKING:
+    from severus_cli.runtime.portmap import PortMapper
 
 MAX_MOTD = MAX_SHORT * 4
 
@@ -24,21 +36,24 @@ def host(
     bind: str | None,
     nick: str | None,
     limits: HostConfig,
-    mode: str,
+    mode: str | None,
     chat: bool = True,
     allow: Path | None = None,
     secret: bool = False,
     secret_file: str | None = None,
     relay: str | None = None,
     stun: str | None = None,
+    map_port: bool = True,
 ) -> None:
     from severus_cli.commands.join_cmds import hostport_option
     from severus_cli.commands.secret import SECRET_ENV, join_secret
+    from severus_cli.core.config import resolve_config_dir
     from severus_cli.core.events import Notice
     from severus_cli.core.identity import tls_paths
     from severus_cli.core.moderation import load_allow_list
+    from severus_cli.core.settings import load_settings
     from severus_cli.core.ticket import encode_ticket
-    from severus_cli.runtime.addresses import join_address, reachable_addresses
+    from severus_cli.runtime.addresses import join_address, reachable_addresses, with_external
     from severus_cli.runtime.host_relay import StatusLog, start_relay_agent
     from severus_cli.runtime.host_runner import (
         HostOptions,
@@ -47,10 +62,12 @@ def host(
         serve_only,
         start_host,
     )
-    from severus_cli.runtime.participant_factory import new_core
+    from severus_cli.runtime.participant_factory import known_peers_for, new_core, own_host_label
     from severus_cli.ui.terminal import make_ui
 
-    own = nick_or_login(nick)
+    settings = load_settings(resolve_config_dir(config_dir))
+    own = nick_or_login(nick or settings.nick)
+    mode = mode or settings.mode or "direct"
     if not 0 < port < 65536:
         raise UsageError(f"port {port} is out of range")
     if len(limits.motd) > MAX_MOTD:
@@ -68,12 +85,18 @@ def host(
     if options.stun and mode != "quic":
         raise UsageError("--stun finds a public UDP endpoint: it needs --mode quic")
 
-    async def main() -> None:
+    async def main(mapping: PortMapper | None) -> None:
         out = console()
         log = _log_line if not chat else lambda text: None
         host_loop, listener = await start_host(identity, cert_file, key_file, options, log)
-        ticket = encode_ticket(host_ticket(identity, listener, bind, join_key, options.relay))
+        own_ticket = host_ticket(identity, listener, bind, join_key, options.relay)
+        if mapping is not None and mapping.mapped is not None:  # asked while we started
+            found = mapping.mapped
+            own_ticket = with_external(own_ticket, listener.transport, found.external, found.port)
+        ticket = encode_ticket(own_ticket)
         relay_log = StatusLog(None if chat else log)  # in a chat: shown once the screen is up
+        if mapping is not None:
+            mapping.log = relay_log  # a renewal that failed or moved: logged, or in the chat
         _relay_task = start_relay_agent(  # kept referenced while the host runs
             identity, host_loop, listener, options, tls_paths(directory), relay_log
         )
@@ -81,6 +104,8 @@ def host(
         out.print(Text(f"Severus host, {kind}, listening on:", style="bold"))
         for address in reachable_addresses(bind):
             out.print(Text(f"  {join_address(address, listener.port)}"))
+        for line in mapping.describe() if mapping is not None else ():
+            out.print(Text(line, style="" if mapping and mapping.mapped else "dim"))
         out.print(Text("Identity fingerprint:    ") + Text(identity.fingerprint, "bold"))
         out.print(Text(f"Certificate fingerprint: {identity.cert_fingerprint}"))
         out.print(Text("Ticket (carries the keys, so joining needs no trust question):"))
@@ -99,15 +124,15 @@ def host(
             count = len(limits.allow)
             out.print(Text(f"Invite-only: {count} key{'s' if count != 1 else ''} allowed"))
         if not chat:
-            out.print(
-                Text(
-                    "Serving without a chat participant: the host reads nothing. Ctrl-C stops it.",
-                    style="dim",
-                )
+            serving = Text(
+                "Serving without a chat participant: the host reads nothing. Ctrl-C stops it.",
+                style="dim",
             )
-            await serve_only(host_loop, listener)
+            if await serve_only(host_loop, listener, lambda: out.print(serving)) == signal.SIGINT:
+                raise Interrupted()  # SIGTERM is how a service manager stops it: 0
             return
-        core = new_core(identity, own, None)
+        peers = known_peers_for(directory, own_host_label(identity))
+        core = new_core(identity, own, peers)
         ui = make_ui(
             False,
             own_nick=lambda: core.nick,
@@ -116,12 +141,36 @@ def host(
             prompt=lambda: f"[{core.current_room}] {core.nick}> ",
         )
         relay_log.attach(lambda text: ui.show_event(Notice(time.time(), text)))
+        ended: list[bool] = []
         try:
-            await run_host_chat(identity, host_loop, listener, core, ui, ui.read_lines())
+            lines = _until_end(ui.read_lines(), ended)
+            await run_host_chat(identity, host_loop, listener, core, ui, lines, ticket=ticket)
         finally:
             ui.close()
+            peers.save()
+        end_if_interrupted(ui)
+        if ended and not sys.stdin.isatty():
+            console(stderr=True).print(Text(NO_INPUT_HINT), soft_wrap=True)
 
-    run_session(main())
+    from severus_cli.runtime.addresses import worth_mapping
+    from severus_cli.runtime.portmap import run_mapped  # lazy, like every import here
+
+    wanted = map_port and worth_mapping(bind)
+    run_session(run_mapped("udp" if mode == "quic" else "tcp", port, wanted, main))
+
+
+NO_INPUT_HINT = (
+    "severus: the host stopped because its chat input (stdin) ended. To serve with no "
+    "chat, from a script or a service, run: severus host --no-chat"
+)
+
+
+async def _until_end(lines: AsyncIterator[str], ended: list[bool]) -> AsyncIterator[str]:
+    """``lines``, noting in ``ended`` when they run out (rather than a /quit): a host
+    started with stdin at end of file would otherwise stop at once, saying nothing."""
+    async for line in lines:
+        yield line
+    ended.append(True)
 
 
 def _log_line(text: str) -> None:

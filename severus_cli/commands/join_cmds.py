@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 from pathlib import Path
 
 from rich.text import Text
 
-from severus_cli.commands.common import console, identity_in, nick_or_login, run, run_session
+from severus_cli.commands.common import (
+    console,
+    identity_in,
+    nick_or_login,
+    read_tty_line,
+    run,
+    run_session,
+)
 from severus_cli.commands.secret import join_secret, read_line_unbuffered
+from severus_cli.core.config import resolve_config_dir
 from severus_cli.core.identity import parse_fingerprint
 from severus_cli.core.packets import valid_nick
+from severus_cli.core.settings import Choice, choose, load_settings
 from severus_cli.errors import UsageError
 from severus_cli.net.trust_gate import NewHostPending
 
@@ -37,13 +45,35 @@ def target_or_ticket(target: str | None, stdin_allowed: bool) -> str:
     return target
 
 
+TRUST_QUESTION = "Are you sure you want to trust it and connect (yes/no)? "
+TRUST_AGAIN = "Please type 'yes', 'no' or the fingerprint: "
+
+
+def trust_answer(answer: str, key_fp: str) -> bool | None:
+    """What an answer to the trust question means, as OpenSSH reads it: ``yes`` or the
+    host's very fingerprint trusts it; ``no`` or nothing refuses; anything else (``y``,
+    a typo, another fingerprint) is no answer, so the question is asked again."""
+    word = answer.strip()
+    if word.casefold() == "yes" or word == key_fp:
+        return True
+    if word.casefold() in ("", "no"):
+        return False
+    return None
+
+
 async def _ask_trust(pending: NewHostPending) -> bool:
-    """Ask on the terminal whether to trust a new host; only called with a TTY."""
+    """Ask on the terminal whether to trust a new host; only called with a TTY.
+    End of input refuses; Ctrl-C exits 130 at once, pinning nothing."""
     console(stderr=True).print(Text(pending.message))
-    answer = await asyncio.to_thread(
-        input, "Are you sure you want to trust it and connect (yes/no)? "
-    )
-    return answer.strip().casefold() in ("y", "yes")
+    prompt = TRUST_QUESTION
+    while True:
+        answer = await read_tty_line(prompt)
+        if answer is None:
+            return False
+        verdict = trust_answer(answer, pending.key_fp)
+        if verdict is not None:
+            return verdict
+        prompt = TRUST_AGAIN
 
 
 def join(
@@ -62,15 +92,16 @@ def join(
     from severus_cli.runtime.connect import resolve_target
     from severus_cli.runtime.join_runner import run_join
 
-    own = nick_or_login(nick)
-    if target == "-" and secret_file == "-":
+    chosen = _configured(config_dir, target, nick, mode, expected)
+    own = nick_or_login(chosen.nick)
+    if chosen.target == "-" and secret_file == "-":
         raise UsageError("stdin can carry the ticket (which has the secret) or the secret")
-    text = target_or_ticket(target, stdin_allowed=True)
+    text = target_or_ticket(chosen.target, stdin_allowed=True)
     given, _ = join_secret(secret, secret_file)
-    fingerprint = parse_fingerprint(expected) if expected else None
+    fingerprint = parse_fingerprint(chosen.fingerprint) if chosen.fingerprint else None
     directory, identity = identity_in(config_dir)
     endpoints, policy = resolve_target(
-        text, mode, directory, accept_new, fingerprint, hostport_option("--stun", stun)
+        text, chosen.mode, directory, accept_new, fingerprint, hostport_option("--stun", stun)
     )
     policy.secret = given or policy.secret
     interactive = sys.stdin.isatty() and not json_out
@@ -92,30 +123,59 @@ def send(
     mode: str | None,
     secret: bool = False,
     secret_file: str | None = None,
+    peers: list[str] | None = None,
 ) -> None:
     from severus_cli.runtime.connect import resolve_target
     from severus_cli.runtime.send_runner import SendOptions, run_send
 
     if to and room:
         raise UsageError("use --to or --room, not both")
-    own = nick_or_login(nick)
+    chosen = _configured(config_dir, target, nick, mode, expected)
+    own = nick_or_login(chosen.nick)
     if to is not None and not valid_nick(to.removeprefix("@")):
         raise UsageError(f"invalid nick for --to: {to!r}")
     if room is not None and not valid_nick(room.removeprefix("#")):
         raise UsageError(f"invalid room name: {room!r}")
-    text = target_or_ticket(target, stdin_allowed=False)
+    text = target_or_ticket(chosen.target, stdin_allowed=False)
     given, _ = join_secret(secret, secret_file, stdin_allowed=False)
-    fingerprint = parse_fingerprint(expected) if expected else None
+    fingerprint = parse_fingerprint(chosen.fingerprint) if chosen.fingerprint else None
     directory, identity = identity_in(config_dir)
-    endpoints, policy = resolve_target(text, mode, directory, accept_new, fingerprint)
+    endpoints, policy = resolve_target(text, chosen.mode, directory, accept_new, fingerprint)
     policy.secret = given or policy.secret
     options = SendOptions(
         own,
         to.removeprefix("@") if to else None,
         room.removeprefix("#") if room else None,
         whole,
+        peers=peer_pins(peers or []),
     )
     run(run_send(identity, endpoints, policy, options))
+
+
+def _configured(
+    config_dir: Path | None,
+    target: str | None,
+    nick: str | None,
+    mode: str | None,
+    expected: str | None,
+) -> Choice:
+    """The target and defaults once config.toml had its say (a saved host's name, a
+    default nick and mode); the command line's options still win."""
+    return choose(load_settings(resolve_config_dir(config_dir)), target, nick, mode, expected)
+
+
+def peer_pins(values: list[str]) -> dict[str, str]:
+    """``--peer NICK=SHA256:...`` options as casefolded nick -> fingerprint."""
+    pins: dict[str, str] = {}
+    for value in values:
+        nick, equals, key = value.partition("=")
+        nick = nick.strip().removeprefix("@")
+        if not equals or not valid_nick(nick):
+            raise UsageError(f"--peer wants NICK=SHA256:..., not {value[:80]!r}")
+        key_fp = parse_fingerprint(key)
+        if pins.setdefault(nick.casefold(), key_fp) != key_fp:
+            raise UsageError(f"--peer gives two keys for {nick}")
+    return pins
 
 
 def hostport_option(option: str, value: str | None) -> str | None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from rich.text import Text
 
 from severus_cli.commands.common import console, identity_in, run_session
-from severus_cli.errors import ConfigError, TransportError, UsageError
+from severus_cli.errors import ConfigError, Interrupted, TransportError, UsageError
 
 TRACE_ENV = "SEVERUS_RELAY_TRACE"
 MAX_ALLOW_FILE = 1 << 20
@@ -68,11 +68,13 @@ def relay(
         if allowed is not None:
             out.print(Text(f"Serving only the {len(allowed)} host key(s) in {allow}"))
         out.print(Text(f"Hosts use: severus host --mode quic --relay THIS_ADDRESS:{server.port}"))
-        out.print(Text("Relayed traffic stays end-to-end encrypted. Ctrl-C stops the relay."))
+        ready = Text("Relayed traffic stays end-to-end encrypted. Ctrl-C stops the relay.")
         try:
-            await _until_signal()
+            stopped_by = await _until_signal(lambda: out.print(ready))
         finally:
             server.close()
+        if stopped_by == signal.SIGINT:
+            raise Interrupted()  # Ctrl-C: 130 as everywhere; SIGTERM (a service stop): 0
 
     run_session(main())
 
@@ -93,13 +95,22 @@ def _allow_list(path: Path) -> frozenset[str]:
         raise ConfigError(f"the allow-list {path} is not UTF-8 text") from None
 
 
-async def _until_signal() -> None:
+async def _until_signal(ready: Callable[[], None]) -> int:
+    """Wait for SIGINT or SIGTERM; return which. ``ready`` runs once both are handled."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    got: list[int] = []
+
+    def stop_on(signum: int) -> None:
+        got.append(signum)
+        stop.set()
+
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signum, stop.set)
+            loop.add_signal_handler(signum, stop_on, signum)
+    ready()
     await stop.wait()
+    return got[0]
 
 
 def _trace() -> Callable[[bytes], None] | None:

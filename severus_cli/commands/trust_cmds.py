@@ -1,14 +1,13 @@
-"""``severus trust list|add|remove``: look after pinned host keys by hand."""
+"""``severus trust list|add|remove|accept-peer``: look after pinned keys by hand."""
 
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
-from rich import box
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from severus_cli.core import known_hosts
@@ -40,19 +39,24 @@ def list_hosts(config_dir: Path | None, *, json_out: bool) -> None:
     if not entries:
         out.print(Text(f"No pinned hosts in {store.path}."))
         return
-    # Fold rather than truncate: a clipped fingerprint or host name is useless.
-    table = Table(title=Text(str(store.path)), title_justify="left", box=box.SIMPLE_HEAD)
-    for header in ("Host", "Identity key", "TLS certificate", "First seen", "Last seen"):
-        table.add_column(header, overflow="fold")
-    for host, entry in entries.items():
-        table.add_row(
-            Text(host),
-            Text(entry.key),
-            Text(entry.cert or "-"),
-            Text(entry.first_seen),
-            Text(entry.last_seen),
-        )
-    out.print(table)
+    out.print(Text(str(store.path)))
+    table = [("Host", "Identity key", "TLS certificate", "First seen", "Last seen")]
+    table += [
+        (host, entry.key, entry.cert or "-", entry.first_seen, entry.last_seen)
+        for host, entry in entries.items()
+    ]
+    for line in aligned(table):
+        out.print(Text(line))
+
+
+def aligned(rows: Sequence[Sequence[str]]) -> list[str]:
+    """Rows as lines in aligned columns, never wrapped or cut: a fingerprint or host
+    name split over two lines cannot be copied or compared, whatever the width."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
 
 
 def add_host(config_dir: Path | None, host: str, key: str) -> None:
@@ -73,3 +77,31 @@ def remove_host(config_dir: Path | None, host: str) -> None:
         raise UsageError(f"{address} is not in known_hosts ({directory / known_hosts.FILE_NAME})")
     out = Console(highlight=False, soft_wrap=True)
     out.print(Text(f"Removed {address} from {directory / known_hosts.FILE_NAME}."))
+
+
+def peer_host_label(host: str) -> str:
+    """known_peers names a host by ``HOST:PORT``, or by ``key SHA256:...`` when it was
+    joined by ticket (the ticket pins the key, whatever the address)."""
+    if host.strip().upper().startswith("SHA256:"):
+        return f"key {parse_fingerprint(host)}"
+    return normalise_host(host)
+
+
+def accept_peer(config_dir: Path | None, host: str, nick: str, key: str | None) -> None:
+    """Replace a participant's pinned key: with ``key``, or the changed key last offered."""
+    from severus_cli.core import known_peers
+    from severus_cli.core.packets import valid_nick
+
+    label = peer_host_label(host)
+    nick = nick.removeprefix("@")
+    if not valid_nick(nick):
+        raise UsageError(f"not a valid nick: {nick[:40]!r}")
+    key_fp = parse_fingerprint(key) if key is not None else None
+    directory = resolve_config_dir(config_dir)
+    old, new = known_peers.accept_peer(directory, label, nick, key_fp)
+    out = Console(highlight=False, soft_wrap=True)
+    if old == new:
+        out.print(Text(f"Already trusted: {nick} on {host} is {new}."))
+    else:
+        was = f" (was {old})" if old else ""
+        out.print(Text(f"Trusted {nick} on {host} as {new}{was}."))

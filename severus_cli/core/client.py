@@ -11,23 +11,30 @@ heartbeats and notices a host that stopped answering.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
+from severus_cli.core import client_via
 from severus_cli.core import events as ev
 from severus_cli.core import packets as p
-from severus_cli.core.e2e.keyring import Heard, Keyring, Relay
-from severus_cli.core.e2e.verify import safety_code
+from severus_cli.core.client_rename import RenameState, ask_rename, on_renamed, refused
+from severus_cli.core.e2e.keyring import Heard, Keyring, Relay, lost_notice
 from severus_cli.core.e2e.wire import ChatBody
 from severus_cli.core.identity_format import fingerprint
+from severus_cli.core.membership import MembershipLog, Snapshot, shares_room, snapshot
 from severus_cli.core.packets import LOBBY
+from severus_cli.core.peer_trust import PeerGuard, blocked_notice, dropped_notice
 from severus_cli.core.requests import Requests
 from severus_cli.core.roster import Roster
+from severus_cli.core.text_limits import SEAL_OVERHEAD as SEAL_OVERHEAD
+from severus_cli.core.text_limits import check_text
+from severus_cli.core.verify_notes import verify_notes
 from severus_cli.errors import RemoteProtocolError
 
 CLIENT_NAME = "severus/0.1"
 # UTF-8 bytes of text in one message: it must fit, sealed, in one packet.
-SEAL_OVERHEAD = 512
 MAX_TEXT_BYTES = p.MAX_DATA - SEAL_OVERHEAD  # less if the host announces a lower max_data
 COUNTED = frozenset({"seal", "dm", "key"})  # requests that carry what the user said
+QUIT_REASON_MAX = p.MAX_SHORT - len("quit: ")  # the host passes it on as "quit: REASON"
 
 PeerChecker = Callable[[str, bytes], str | None]
 """Told of every (nick, identity key) seen; returns a warning to show, or None."""
@@ -45,16 +52,30 @@ class ClientCore:
         static_private: bytes,
         static_public: bytes,
         peer_checker: PeerChecker | None = None,
+        peer_guard: PeerGuard | None = None,
         ping_interval: float = 5.0,
         dead_after: float = 20.0,
+        before: Snapshot | None = None,
+        send_only: bool = False,
     ) -> None:
+        """``before``: who was in our rooms in the previous session (after a reconnect),
+        shown against who is there now. ``send_only``: we only send (``severus send``), so
+        we may run beside our own chat under its nick, unseen (PROTOCOL.md 4.7)."""
         self.nick = nick
         self.key = static_public
         self.host_nick = ""
         self.current_room = LOBBY
         self.rooms: dict[str, str] = {}  # casefolded -> display name, lobby excluded
         self.roster = Roster()
-        self.keyring = Keyring(static_private, static_public, nick)
+        self.keyring = Keyring(
+            static_private,
+            static_public,
+            nick,
+            shares_room=lambda who, room: shares_room(
+                self.roster, self.rooms, client_via.nick_of(who), room
+            ),
+        )
+        self.membership = MembershipLog(before)
         self.registered = False
         self.rejected: p.Error | None = None  # the fatal error that ended the session
         self.failures: list[p.Error] = []  # errors for requests we made
@@ -62,11 +83,20 @@ class ClientCore:
         self.limits = p.RateLimits()
         self.ping_interval = ping_interval
         self.dead_after = dead_after
-        self._check_peer = peer_checker or (lambda nick, key: None)
+        self.peers = peer_guard or PeerGuard(None, "")  # whose keys we may encrypt to
+        self.peers.own_nick, self.peers.own_key = (lambda: self.nick), static_public
+        self._check_peer = peer_checker or self.peers.check
         self._wanted_rooms = rooms
         self.requests = Requests(self.limits, now)
-        self.requests.send(p.Hello(nick, CLIENT_NAME, rooms))
+        caps = (*p.CAPS, p.SEND_ONLY) if send_only else p.CAPS
+        self._hello = p.Hello(nick, CLIENT_NAME, rooms, caps)
+        self.requests.send(self._hello)
+        self.hello_refused: p.Error | None = None  # "slow down" to our hello: say it again
+        self.host_caps: tuple[str, ...] = ()  # what the host accepts (its welcome's caps)
+        self.renaming = RenameState()  # our /nick awaiting the host
         self._told_pacing = False
+        self.quit_reason = ""  # from /quit REASON, sent when the session is closed
+        self._said_bye = False
         self._last_heard = now
         self._last_ping = now
 
@@ -89,6 +119,10 @@ class ClientCore:
     def settling(self) -> bool:
         """Still learning who is in the rooms we were put back in (after a welcome)."""
         return self.requests.count(frozenset({"rejoin"})) > 0
+
+    def snapshot(self) -> dict[str, tuple[str, ...]]:
+        """Who is in our rooms now, for the session after a reconnect to compare with."""
+        return snapshot(self.roster, self.rooms)
 
     @property
     def queued(self) -> int:
@@ -118,7 +152,8 @@ class ClientCore:
     def _relay(self, relays: list[Relay], now: float) -> None:
         """Send blobs for other participants; private messages are paced like room ones."""
         for relay in relays:
-            packet = p.Relay(self.requests.new_id(), relay.nick, relay.kind, relay.data)
+            to, via = client_via.split(relay.nick)  # a send-only connection's (4.7)
+            packet = p.Relay(self.requests.new_id(), to, relay.kind, relay.data, via)
             self.requests.ask(
                 packet, relay.kind, now, relay.nick, quiet=True, paced=relay.kind == "dm"
             )
@@ -128,21 +163,26 @@ class ClientCore:
     def say(
         self, text: str, now: float, action: bool = False, room: str | None = None
     ) -> list[ev.UiEvent]:
+        if self.renaming.pending:  # sealed after the rename, under the new nick's keys
+            return self.renaming.hold(lambda later: self.say(text, later, action, room))
         target = room or self.current_room
         problem = self._check_text(text, now)
         if problem:
             return [problem]
-        relays, data = self.keyring.seal(
-            target, self.roster.members(target), ChatBody(text, action)
-        )
+        shown = self.membership.settle(self.roster, self.nick, now)  # before any key goes
+        members, skipped = self.peers.recipients(target, self.roster.members(target))
+        relays, data = self.keyring.seal(target, members, ChatBody(text, action))
         self._relay(relays, now)
         self.requests.ask(
             p.Seal(self.requests.new_id(), target, data), "seal", now, target, paced=True
         )
         own = ev.ChatMessage(now, self.nick, target, text, action, own=True)
-        return [own, *self._held_back(now)]
+        unread = [ev.Notice(now, notice, "warn") for notice in skipped]
+        return [*shown, own, *unread, *self._held_back(now)]
 
     def tell(self, nick: str, text: str, now: float, action: bool = False) -> list[ev.UiEvent]:
+        if self.renaming.pending:
+            return self.renaming.hold(lambda later: self.tell(nick, text, later, action))
         key = self.roster.key_of(nick)
         if not p.valid_nick(nick) or key is None:
             return [ev.Notice(now, f"nobody is called {nick}", "error")]
@@ -153,23 +193,13 @@ class ClientCore:
         if key == self.key and nick.casefold() == self.nick.casefold():
             # A note to ourselves: no session to open with our own key, nothing to send.
             return [ev.DirectMessage(now, peer, text, action, own=True)]
+        if self.peers.blocked(peer, key):
+            return [ev.Notice(now, blocked_notice(peer), "error")]
         self._relay(self.keyring.direct(peer, key, ChatBody(text, action)), now)
         return [ev.DirectMessage(now, peer, text, action, own=True), *self._held_back(now)]
 
     def _check_text(self, text: str, now: float) -> ev.Notice | None:
-        if not text:
-            return ev.Notice(now, "nothing to send", "error")
-        limit = self.limits.max_text
-        if len(text) > limit:
-            return ev.Notice(now, f"message too long ({len(text)} > {limit} characters)", "error")
-        try:
-            size = len(text.encode("utf-8"))
-        except UnicodeEncodeError:
-            return ev.Notice(now, "the message is not valid text (stray surrogates)", "error")
-        most = self.limits.max_data - SEAL_OVERHEAD
-        if size > most:
-            return ev.Notice(now, f"message too long ({size} > {most} bytes)", "error")
-        return None
+        return check_text(text, self.limits, now)
 
     def join(self, room: str, now: float) -> list[ev.UiEvent]:
         room = room.removeprefix("#")
@@ -215,16 +245,12 @@ class ClientCore:
         key = self.roster.key_of(nick)
         if key is None:
             return [ev.Notice(now, f"nobody is called {nick}", "error")]
-        peer = self.roster.name_of(nick)
-        return [
-            ev.Notice(now, f"Safety code with {peer}: {safety_code(self.key, key)}"),
-            ev.Notice(
-                now,
-                f"{peer} should see the same digits with /verify {self.nick}; "
-                f"compare them by voice or in person. {peer}'s key: "
-                f"{fingerprint(key)}",
-            ),
-        ]
+        self.peers.verified[nick.casefold()] = key  # /accept takes this key or none
+        return verify_notes(self.nick, self.key, self.roster.name_of(nick), key, now)
+
+    def rename(self, nick: str, now: float) -> list[ev.UiEvent]:
+        """/nick: ask the host to call us ``nick`` from now on (same key)."""
+        return ask_rename(self, nick, now)
 
     def ping(self, now: float, quiet: bool = False) -> list[ev.UiEvent]:
         self._last_ping = now
@@ -232,9 +258,18 @@ class ClientCore:
         return []
 
     def quit(self, reason: str = "") -> None:
-        self.requests.send(p.Bye(reason[: p.MAX_SHORT]))
+        """Say goodbye, once: ``reason``, or the one ``/quit REASON`` left in
+        ``quit_reason``, is what the others see."""
+        if not self._said_bye:
+            self._said_bye = True
+            self.requests.send(p.Bye((reason or self.quit_reason)[:QUIT_REASON_MAX]))
 
     # --- time --------------------------------------------------------------------
+
+    def hello_again(self) -> None:
+        """Say hello again after the host asked us to slow down (PROTOCOL.md 4.3)."""
+        self.hello_refused = None
+        self.requests.send(self._hello)
 
     def tick(self, now: float) -> list[ev.UiEvent]:
         """Heartbeat; report a host that has gone quiet for ``dead_after`` seconds."""
@@ -243,12 +278,7 @@ class ClientCore:
         self._release(now)
         if self.registered and now - self._last_ping >= self.ping_interval:
             self.ping(now, quiet=True)
-        return [
-            ev.Notice(
-                now, f"a message from {nick} could not be decrypted: its key never arrived", "warn"
-            )
-            for nick in self.keyring.expire(now)
-        ]
+        return [ev.Notice(now, text, "warn") for text in self.keyring.tick(now)]
 
     # --- packets from the host ---------------------------------------------------
 
@@ -257,7 +287,10 @@ class ClientCore:
         self._last_heard = now
         packet = p.decode_from_host(payload)
         handler = getattr(self, "_on_" + packet.TYPE)
-        events: list[ev.UiEvent] = handler(packet, now)
+        events: list[ev.UiEvent] = []
+        if packet.TYPE != "roster":  # the lobby's pages are over: compare it with before
+            events += self.membership.settle(self.roster, self.nick, now)
+        events += handler(packet, now)
         return events
 
     def _meet(self, nick: str, key: bytes, now: float) -> list[ev.UiEvent]:
@@ -278,6 +311,7 @@ class ClientCore:
         self.roster.reset(packet.users)
         self.rooms = {r.casefold(): r for r in packet.rooms}
         self.limits = packet.limits
+        self.host_caps = packet.caps
         self.requests.new_limits(packet.limits, now)
         wanted = self._wanted_rooms[-1].casefold() if self._wanted_rooms else LOBBY
         self.current_room = self.rooms.get(wanted, LOBBY)
@@ -285,19 +319,23 @@ class ClientCore:
         out: list[ev.UiEvent] = [ev.Welcome(now, packet.nick, packet.host, nicks)]
         for nick, key in packet.users:
             out += self._meet(nick, key, now)
+        out += self.membership.welcome(len(packet.users), packet.rooms, self.roster, self.nick, now)
         for room in packet.rooms:  # learn who is in the rooms we were put back in
             self.requests.ask(
                 p.Names(self.requests.new_id(), room), "rejoin", now, room, quiet=True
             )
         if packet.motd:
             out.append(ev.Notice(now, packet.motd))
+        if self.current_room != LOBBY:  # put back in a room: say where plain lines go
+            out.append(ev.RoomChanged(now, self.current_room, ()))
         return out
 
     def _on_roster(self, packet: p.Roster, now: float) -> list[ev.UiEvent]:
         out: list[ev.UiEvent] = []
         for nick, key in packet.users:
             out += self._meet(nick, key, now)
-        return out
+        added = tuple(nick for nick, _ in packet.users)
+        return out + self.membership.page(added, self.roster, self.nick, now)
 
     def _on_ok(self, packet: p.Ok, now: float) -> list[ev.UiEvent]:
         self.requests.answered(packet.id)
@@ -307,11 +345,17 @@ class ClientCore:
         if packet.fatal:
             self.rejected = packet
             return [ev.Disconnected(now, packet.msg or packet.code)]
+        if not self.registered and packet.code == "rate_limited":
+            self.hello_refused = packet  # too many joins from our address: not final
+            return []
         request = self.requests.answered(packet.id)
         if request is not None:
             self.failures.append(packet)
             if request.kind == "join":
                 return [ev.Notice(now, f"cannot join {request.subject}: {packet.msg}", "error")]
+            if request.kind == "nick":
+                why = ev.Notice(now, f"cannot be {request.subject}: {packet.msg}", "error")
+                return [why, *refused(self, now)]
         return [ev.Notice(now, packet.msg or packet.code, "error")]
 
     def _on_sealed(self, packet: p.Sealed, now: float) -> list[ev.UiEvent]:
@@ -321,10 +365,11 @@ class ClientCore:
         key = self.roster.key_of(packet.sender)
         if key is None:
             return [ev.Notice(now, f"a room message from unknown {packet.sender} dropped", "warn")]
+        if self.peers.blocked(packet.sender, key):
+            return [ev.Notice(now, dropped_notice(packet.sender), "warn")]
         try:
-            heard = self.keyring.sealed(
-                packet.sender, key, packet.room, packet.data, packet.ts, now
-            )
+            sender = client_via.alias(packet.sender, packet.via)
+            heard = self.keyring.sealed(sender, key, packet.room, packet.data, packet.ts, now)
         except RemoteProtocolError as error:
             return [self._forged(packet.sender, error, now)]
         return self._heard([heard] if heard else [], now)
@@ -336,10 +381,13 @@ class ClientCore:
                 ev.Notice(now, f"a private message from unknown {packet.sender} dropped", "warn")
             ]
         try:
-            heard, replies = self.keyring.relayed(packet.sender, key, packet.kind, packet.data, now)
+            sender = client_via.alias(packet.sender, packet.via)
+            heard, replies = self.keyring.relayed(sender, key, packet.kind, packet.data, now)
         except RemoteProtocolError as error:
             return [self._forged(packet.sender, error, now)]
         self._relay(replies, now)
+        if heard and self.peers.blocked(packet.sender, key):
+            return [ev.Notice(now, dropped_notice(packet.sender), "warn")]
         return self._heard(heard, now)
 
     def _forged(self, nick: str, error: RemoteProtocolError, now: float) -> ev.Notice:
@@ -351,16 +399,21 @@ class ClientCore:
         )
 
     def _heard(self, heard: list[Heard], now: float) -> list[ev.UiEvent]:
-        events: list[ev.UiEvent] = [
-            ev.DirectMessage(h.ts, h.nick, h.body.text, h.body.action)
-            if h.room is None
-            else ev.ChatMessage(h.ts, h.nick, h.room, h.body.text, h.body.action)
-            for h in heard
-        ]
+        events: list[ev.UiEvent] = []
+        for h in heard:
+            nick = client_via.nick_of(h.nick)  # a send-only connection's lines: its nick's
+            if h.lost:  # the counter skipped: say so, or the gap goes unseen
+                events.append(ev.Notice(now, lost_notice(replace(h, nick=nick)), "warn"))
+            events.append(
+                ev.DirectMessage(h.ts, nick, h.body.text, h.body.action)
+                if h.room is None
+                else ev.ChatMessage(h.ts, nick, h.room, h.body.text, h.body.action)
+            )
         events += [
-            self._forged(nick, RemoteProtocolError("bad signature"), now)
+            self._forged(client_via.nick_of(nick), RemoteProtocolError("bad signature"), now)
             for nick in self.keyring.take_forged()
         ]
+        events += [ev.Notice(now, text, "warn") for text in self.keyring.take_notices(now)]
         return events
 
     def _on_joined(self, packet: p.Joined, now: float) -> list[ev.UiEvent]:
@@ -369,18 +422,24 @@ class ClientCore:
             out += self._meet(packet.nick, packet.key, now)
         if self.roster.joined_room(packet.room, packet.nick):
             self.keyring.membership_changed(packet.room)  # the newcomer reads only what follows
-        return [ev.Joined(now, packet.nick, packet.room, packet.count), *out]
+        return [ev.Joined(now, packet.nick, packet.room, packet.count, packet.quiet), *out]
 
     def _on_left(self, packet: p.Left, now: float) -> list[ev.UiEvent]:
+        if packet.via:  # one send-only connection of the nick ended; the nick stays (4.7)
+            key = self.roster.key_of(packet.nick)
+            if key is not None:
+                self.keyring.peer_left(key, client_via.alias(packet.nick, packet.via))
+            return []
         if packet.room == LOBBY:
             key, rooms = self.roster.remove(packet.nick)
             if key is not None:
-                self.keyring.peer_left(key, packet.nick)
+                for name in [packet.nick, *client_via.aliases(packet.nick)]:
+                    self.keyring.peer_left(key, name)
             for room in [LOBBY, *rooms]:
                 self.keyring.membership_changed(room)  # they must not read what follows
         elif self.roster.left_room(packet.room, packet.nick):
             self.keyring.membership_changed(packet.room)
-        return [ev.Left(now, packet.nick, packet.room, packet.count, packet.reason)]
+        return [ev.Left(now, packet.nick, packet.room, packet.count, packet.reason, packet.quiet)]
 
     def _on_users(self, packet: p.Users, now: float) -> list[ev.UiEvent]:
         request = self.requests.answered(packet.id)
@@ -388,8 +447,8 @@ class ClientCore:
         if kind in ("join", "rejoin"):
             self.rooms[packet.room.casefold()] = packet.room
             self.roster.enter(packet.room, packet.users)
-            if kind == "rejoin":
-                return []
+            if kind == "rejoin":  # the host put us (back) in it: show who is there
+                return [self.membership.diff(packet.room, packet.users, self.nick, now)]
             self.current_room = packet.room
             return [ev.RoomChanged(now, packet.room, packet.users)]
         return [ev.UserList(now, packet.room, packet.users)]
@@ -408,6 +467,9 @@ class ClientCore:
             return []
         self.rtt_ms = (now - request.sent_at) * 1000.0
         return [] if request.quiet else [ev.PingResult(now, self.rtt_ms)]
+
+    def _on_renamed(self, packet: p.Renamed, now: float) -> list[ev.UiEvent]:
+        return on_renamed(self, packet, now)
 
     def _on_bye(self, packet: p.Bye, now: float) -> list[ev.UiEvent]:
         return [ev.Disconnected(now, packet.reason or "the host closed the session")]

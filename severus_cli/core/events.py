@@ -43,6 +43,7 @@ class Joined:
     nick: str
     room: str
     count: int
+    quiet: bool = False  # a send-only connection (PROTOCOL.md 4.7): shown as no line
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +55,7 @@ class Left:
     room: str
     count: int
     reason: str = ""
+    quiet: bool = False  # a send-only connection (PROTOCOL.md 4.7): shown as no line
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +125,33 @@ class HostStats:
 
 
 @dataclass(frozen=True, slots=True)
+class Membership:
+    """Who the host says is in ``room`` when we did not see them join: a room it put us
+    (back) in, more of the lobby after the welcome, or the lobby after a reconnect.
+    ``added`` are shown so nobody gets our keys unseen; with ``after_reconnect`` they and
+    ``removed`` compare with who was there before, and ``newcomers`` (among ``added``)
+    were not connected at all then. Our own nick is never in ``added`` or ``removed``."""
+
+    ts: float
+    room: str
+    members: tuple[str, ...]
+    added: tuple[str, ...]
+    removed: tuple[str, ...]
+    newcomers: tuple[str, ...] = ()
+    after_reconnect: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Renamed:
+    """``old`` is now called ``new``, with the same identity key; ``own``: we are."""
+
+    ts: float
+    old: str
+    new: str
+    own: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Disconnected:
     """The session ended; ``reason`` says why."""
 
@@ -143,5 +172,7 @@ UiEvent = (
     | WhoisInfo
     | PingResult
     | HostStats
+    | Membership
+    | Renamed
     | Disconnected
 )

@@ -138,3 +138,16 @@ class Word(Kind):
         if type(value) is not str or WORD_RE.fullmatch(value) is None:
             raise ValueError("must be 1-8 lowercase letters")
         return value
+
+
+@dataclass(frozen=True)
+class Absent(Kind):
+    """A field added by a later minor revision: a sender leaves it out while it holds
+    ``default``, and a packet from an older peer, which never sends it, gets ``default``.
+    So older peers (which ignore fields they do not know) and newer ones interoperate."""
+
+    inner: Kind
+    default: Any = ()
+
+    def check(self, value: Any) -> Any:
+        return self.inner.check(value)

@@ -14,6 +14,10 @@ from typing import Any
 
 from severus_cli.core import packets as p
 from severus_cli.core.host_admin import HostAdmin
+from severus_cli.core.host_limits import HostLimits, give_allowances
+from severus_cli.core.host_queries import HostQueries
+from severus_cli.core.host_rename import HostRename
+from severus_cli.core.host_secondary import HostSecondary
 from severus_cli.core.host_types import (
     UNLIMITED_RATE,
     Action,
@@ -27,8 +31,8 @@ from severus_cli.core.host_types import (
 )
 from severus_cli.core.identity_format import fingerprint
 from severus_cli.core.moderation import AdminResult, Moderation
-from severus_cli.core.packets import LOBBY, Packet, encode
-from severus_cli.core.ratelimit import TokenBucket
+from severus_cli.core.packets import LOBBY, SEND_ONLY, Packet, encode
+from severus_cli.core.registrations import TOO_MANY_CONNECTIONS, RegistrationGate
 from severus_cli.errors import RemoteProtocolError
 
 __all__ = [
@@ -49,7 +53,7 @@ __all__ = [
 Handler = Callable[[Participant, Any, float], list[Action]]
 
 
-class HostCore(HostAdmin):
+class HostCore(HostAdmin, HostLimits, HostQueries, HostRename, HostSecondary):
     """Routing state for one host; the same instance serves every transport."""
 
     def __init__(self, config: HostConfig, now: float) -> None:
@@ -60,17 +64,25 @@ class HostCore(HostAdmin):
         self._nicks: dict[str, int] = {}  # casefolded nick -> conn
         self._rooms: dict[str, Room] = {LOBBY: Room(LOBBY)}
         self._local: set[int] = set()  # the host's own participant: never refused or kicked
+        self._sources: dict[int, str] = {}  # conn -> source address (or /64) it came from
+        self._secondaries = 0  # send-only connections under a held nick (host_secondary)
+        self.registrations = RegistrationGate(
+            config.registration_burst, config.registration_per_second
+        )
         self.moderation = Moderation(config.allow)
         self._message_limit = config.message_limit
         # What a registered participant may send, by packet class (one lookup per packet).
+        # Messages are charged by their handlers; every other request to the request
+        # bucket first (PROTOCOL.md 4.3).
         self._handlers: dict[type[Packet], Handler] = {
             p.Seal: self._seal,
             p.Relay: self._relay,
-            p.Join: lambda peer, join, now: self._join(peer, join.id, join.room),
-            p.Part: lambda peer, part, now: self._part(peer, part),
-            p.Names: lambda peer, names, now: self._names(peer, names),
-            p.ListRooms: self._list_rooms,
-            p.Whois: self._whois,
+            p.Join: self._charged(self._join),
+            p.Part: self._charged(self._part),
+            p.Names: self._charged(lambda peer, names, now: self._names(peer, names)),
+            p.ListRooms: self._charged(self._list_rooms),
+            p.Whois: self._charged(self._whois),
+            p.Nick: self._charged(self._rename),
         }
 
     # --- queries -----------------------------------------------------------------
@@ -95,9 +107,12 @@ class HostCore(HostAdmin):
 
     # --- lifecycle ---------------------------------------------------------------
 
-    def accept(self, conn: int, now: float) -> None:
-        """A transport connection opened; the handshake clock starts."""
+    def accept(self, conn: int, now: float, source: str = "") -> None:
+        """A transport connection opened; the handshake clock starts. ``source``: the
+        address (or /64) it came from, whose registrations are limited ("": none)."""
         self._pending[conn] = now + self.config.handshake_timeout
+        if source:
+            self._sources[conn] = source
 
     def authenticated(
         self, conn: int, key: bytes, now: float, *, local: bool = False
@@ -116,16 +131,22 @@ class HostCore(HostAdmin):
             return [*self._fatal(conn, code, message), Log(f"refused {fingerprint(key)}: {code}")]
         if local:
             self._local.add(conn)
-        self._peers[conn] = Participant(conn, key, accepted_at=opened, last_seen=now)
+        peer = self._peers[conn] = Participant(conn, key, accepted_at=opened, last_seen=now)
+        give_allowances(peer, self.config, now)
         return []
 
     def closed(self, conn: int, now: float, reason: str = "") -> list[Action]:
         """The connection is gone; tell the rooms it was in."""
         self._pending.pop(conn, None)
         self._local.discard(conn)
+        self._sources.pop(conn, None)
         peer = self._peers.pop(conn, None)
         if peer is None or not peer.registered:
             return []
+        if peer.holder:
+            return self._detach(peer)
+        if peer.send_only and peer.secondaries:  # the nick stays, unseen (host_secondary)
+            return self._promote(peer)
         del self._nicks[peer.nick.casefold()]
         self.moderation.remember(peer.nick, peer.key)
         actions: list[Action] = []
@@ -133,12 +154,13 @@ class HostCore(HostAdmin):
             room = self._rooms[key]
             del room.members[conn]
             if room.members:
-                left = p.Left(peer.nick, room.name, len(room.members), reason)
-                actions.append(Broadcast(tuple(room.members), encode(left)))
+                why = reason[: p.MAX_SHORT]
+                left = p.Left(peer.nick, room.name, len(room.members), why, peer.send_only)
+                actions.append(Broadcast(self._hearing(room), encode(left)))
             elif key != LOBBY:
                 del self._rooms[key]
         actions.append(Log(f"{peer.nick} left ({reason or 'disconnected'})"))
-        return actions
+        return actions + self._drop_secondaries(peer, "your session under this nick ended")
 
     def tick(self, now: float) -> list[Action]:
         """Enforce handshake, registration and idle timeouts."""
@@ -186,16 +208,20 @@ class HostCore(HostAdmin):
                 raise RemoteProtocolError("say hello first", "not_registered")
             return handler(peer, packet, now)
         if isinstance(packet, p.Ping):
-            return [Send(peer.conn, encode(p.Pong(packet.id)))]
+            return self._ask(peer, packet.id, now) or [Send(peer.conn, encode(p.Pong(packet.id)))]
         if isinstance(packet, p.Bye):
             return [Close(peer.conn, f"quit: {packet.reason}" if packet.reason else "quit")]
         if isinstance(packet, p.Hello):
             return self._hello(peer, packet, now)
         raise RemoteProtocolError(f"{packet.TYPE} is not valid here", "unknown_packet")
 
-    def _list_rooms(self, peer: Participant, packet: p.ListRooms, now: float) -> list[Action]:
-        rooms = tuple((r.name, len(r.members)) for r in self._rooms.values())
-        return [Send(peer.conn, encode(p.RoomList(packet.id, rooms)))]
+    def _charged(self, handler: Handler) -> Handler:
+        """``handler`` behind the request bucket."""
+
+        def charged(peer: Participant, packet: Any, now: float) -> list[Action]:
+            return self._ask(peer, packet.id, now) or handler(peer, packet, now)
+
+        return charged
 
     def _hello(self, peer: Participant, hello: p.Hello, now: float) -> list[Action]:
         if peer.registered:
@@ -203,76 +229,68 @@ class HostCore(HostAdmin):
         folded = hello.nick.casefold()
         actions: list[Action] = []
         holder = self._nicks.get(folded)
-        if holder is not None and self._peers[holder].key == peer.key:
+        if holder is not None and self._peers[holder].key != peer.key:
+            return self._fatal(peer.conn, "nick_taken", f"the nick {hello.nick} is taken")
+        if not self.registrations.allow(self._sources.get(peer.conn, ""), now):
+            # Everyone would hear it come and go: a loop of these is bounded per address.
+            # Not fatal: the same connection may say hello again later.
+            return self._refuse(peer, None, now, TOO_MANY_CONNECTIONS)
+        send_only = SEND_ONLY in hello.caps
+        if holder is not None and send_only:  # beside the holder, not instead of it
+            return self._attach(peer, self._peers[holder], hello)
+        if holder is not None:
             # The same identity reconnecting (its old link not yet timed out): the new
-            # connection takes over at once instead of waiting for the idle timeout.
+            # connection takes over at once instead of waiting for the idle timeout. Its
+            # sends end with it (the others forget the nick's sessions): none takes over.
+            actions += self._drop_secondaries(self._peers[holder], "your session was replaced")
+            self._peers[holder].secondaries.clear()
             actions += self.closed(holder, now, "reconnected")
             actions += self._fatal(holder, "replaced", "you connected again from elsewhere")
-        elif holder is not None:
-            return self._fatal(peer.conn, "nick_taken", f"the nick {hello.nick} is taken")
         if self.participant_count >= self.config.max_clients:
             return self._fatal(peer.conn, "host_full", "the host is full")
         peer.nick = hello.nick
+        peer.caps = hello.caps
+        peer.send_only = send_only
         peer.registered_at = now
-        peer.bucket = TokenBucket(self.config.rate_burst, self.config.rate_per_second, now)
-        peer.control = TokenBucket(self.config.control_burst, self.config.control_per_second, now)
         self._nicks[folded] = peer.conn
         lobby = self._rooms[LOBBY]
         lobby.members[peer.conn] = None
         peer.rooms[LOBBY] = None
-        others = tuple(c for c in lobby.members if c != peer.conn)
+        others = self._hearing(lobby, but=peer.conn)
         if others:
-            joined = p.Joined(peer.nick, LOBBY, len(lobby.members), peer.key)
+            joined = p.Joined(peer.nick, LOBBY, len(lobby.members), peer.key, send_only)
             actions.append(Broadcast(others, encode(joined)))
         rejoined: list[str] = []
         for room in hello.rooms:
-            if room.casefold() != LOBBY and self._enter(peer, room, actions):
+            if room.casefold() != LOBBY and self._room_refusal(peer, room) is None:
+                self._enter(peer, room, actions)
                 name = self._rooms[room.casefold()].name
                 if name not in rejoined:
                     rejoined.append(name)
-        users = tuple((self._peers[c].nick, self._peers[c].key) for c in lobby.members)
-        limits = p.RateLimits(
-            self.config.rate_burst,
-            self.config.rate_per_second,
-            self.config.max_text,
-            self.config.message_limit,
-        )
-        # A big lobby does not fit one packet: the welcome carries the first page of the
-        # roster and `roster` packets the rest, before anything else is sent.
-        pages = [users[i : i + p.ROSTER_PAGE] for i in range(0, len(users), p.ROSTER_PAGE)]
-        welcome = p.Welcome(
-            peer.nick, self.config.host_nick, pages[0], tuple(rejoined), self.config.motd, limits
-        )
-        sends: list[Action] = [Send(peer.conn, encode(welcome))]
-        sends += [Send(peer.conn, encode(p.Roster(page))) for page in pages[1:]]
-        actions[:0] = sends
+        actions[:0] = self._welcome(peer, tuple(rejoined))
         actions.append(Log(f"{peer.nick} joined"))
         return actions
-
-    def _spend(
-        self, peer: Participant, request: int, now: float, bucket: TokenBucket | None = None
-    ) -> list[Action] | None:
-        """Charge one message to the peer's rate limit; an error reply if over it."""
-        bucket = bucket or peer.bucket
-        assert bucket is not None
-        if bucket.take(now):
-            return None
-        return self._reply_error(peer.conn, request, "rate_limited", "slow down: too many messages")
 
     def _seal(self, peer: Participant, seal: p.Seal, now: float) -> list[Action]:
         """Relay an end-to-end encrypted room message to the room's other members."""
         room = self._rooms.get(seal.room.casefold())
-        if room is None or peer.conn not in room.members:
+        holder = peer.holder or peer.conn  # a secondary speaks where its holder is
+        if room is None or holder not in room.members:
             return self._reply_error(
                 peer.conn, seal.id, "not_member", f"you are not in {seal.room}"
             )
-        refused = self._too_long(peer, seal.id, seal.data) or self._spend(peer, seal.id, now)
+        data = seal.data
+        refused = self._too_long(peer, seal.id, data) or self._spend(
+            peer, seal.id, now, peer.bucket, len(data)
+        )
         if refused:
             return refused
-        others = tuple(c for c in room.members if c != peer.conn)
+        others = tuple(c for c in room.members if c != holder)
+        if peer.via:  # only those that can tell it from its holder (host_secondary)
+            others = tuple(c for c in others if self._knows(c))
         actions: list[Action] = [Send(peer.conn, encode(p.Ok(seal.id)))]
         if others:
-            sealed = p.Sealed(peer.nick, room.name, seal.data, now)
+            sealed = p.Sealed(peer.nick, room.name, data, now, peer.via)
             actions.append(Broadcast(others, encode(sealed)))
         return actions
 
@@ -289,9 +307,11 @@ class HostCore(HostAdmin):
         # Private messages are charged like room messages; handshakes and keys, which a
         # membership change makes in bursts, come from a larger allowance.
         bucket = peer.bucket if relay.kind == "dm" else peer.control
-        refused = self._spend(peer, relay.id, now, bucket)
+        refused = self._spend(peer, relay.id, now, bucket, len(relay.data))
         if refused:
             return refused
+        if relay.via or peer.via or self._peers[target].via:
+            return self._route(peer, target, relay)
         relayed = p.Relayed(peer.nick, relay.kind, relay.data)
         return [Send(target, encode(relayed)), Send(peer.conn, encode(p.Ok(relay.id)))]
 
@@ -303,72 +323,77 @@ class HostCore(HostAdmin):
             peer.conn, request, "too_long", f"messages are limited to {limit} bytes"
         )
 
-    def _enter(self, peer: Participant, name: str, actions: list[Action]) -> bool:
-        """Add ``peer`` to room ``name``, creating it; False when rooms are full."""
+    def _room_refusal(self, peer: Participant, name: str) -> str | None:
+        """Why ``peer`` may not enter room ``name`` (None: it may, or is in it): the
+        host's room cap, and the per-participant one that keeps one participant from
+        taking every room."""
+        room = self._rooms.get(name.casefold())
+        if room is not None and peer.conn in room.members:
+            return None
+        if len(peer.rooms) > self.config.max_rooms_per_user:  # the lobby is not counted
+            return f"you are in {self.config.max_rooms_per_user} rooms already; part one first"
+        if room is None and self.room_count >= self.config.max_rooms:
+            return "the host has too many rooms"
+        return None
+
+    def _enter(self, peer: Participant, name: str, actions: list[Action]) -> None:
+        """Add ``peer`` to room ``name``, creating it (``_room_refusal`` said it may)."""
         key = name.casefold()
         room = self._rooms.get(key)
         if room is None:
-            if self.room_count >= self.config.max_rooms:
-                return False
             room = self._rooms[key] = Room(name)
         if peer.conn in room.members:
-            return True
+            return
         room.members[peer.conn] = None
         peer.rooms[key] = None
-        others = tuple(c for c in room.members if c != peer.conn)
+        others = self._hearing(room, but=peer.conn)
         if others:
-            joined = p.Joined(peer.nick, room.name, len(room.members), peer.key)
+            joined = p.Joined(peer.nick, room.name, len(room.members), peer.key, peer.send_only)
             actions.append(Broadcast(others, encode(joined)))
-        return True
 
-    def _join(self, peer: Participant, request: int, name: str) -> list[Action]:
-        if name.casefold() == LOBBY:
+    def _join(self, peer: Participant, join: p.Join, now: float) -> list[Action]:
+        request, name = join.id, join.room
+        key = name.casefold()
+        if key == LOBBY:
             return self._names(peer, p.Names(request, LOBBY))
+        if peer.holder:
+            return self._join_secondary(peer, join)
+        refusal = self._room_refusal(peer, name)
+        if refusal is not None:
+            return self._reply_error(peer.conn, request, "too_many_rooms", refusal)
+        room = self._rooms.get(key)
+        if room is not None and room.members and peer.conn not in room.members:
+            refused = self._change(peer, request, now)  # the members will hear of it
+            if refused:
+                return refused
         actions: list[Action] = []
-        if not self._enter(peer, name, actions):
-            return self._reply_error(
-                peer.conn, request, "too_many_rooms", "the host has too many rooms"
-            )
-        room = self._rooms[name.casefold()]
+        self._enter(peer, name, actions)
+        room = self._rooms[key]
         users = tuple(self._peers[c].nick for c in room.members)
         actions.insert(0, Send(peer.conn, encode(p.Users(request, room.name, users))))
         return actions
 
-    def _part(self, peer: Participant, part: p.Part) -> list[Action]:
+    def _part(self, peer: Participant, part: p.Part, now: float) -> list[Action]:
         key = part.room.casefold()
         room = self._rooms.get(key)
         if key == LOBBY:
             return self._reply_error(peer.conn, part.id, "bad_room", "nobody leaves the lobby")
+        if peer.holder:  # in its holder's rooms as long as the holder is
+            return [Send(peer.conn, encode(p.Ok(part.id)))]
         if room is None or peer.conn not in room.members:
             return self._reply_error(
                 peer.conn, part.id, "not_member", f"you are not in {part.room}"
             )
+        if len(room.members) > 1:  # the others will hear of it
+            refused = self._change(peer, part.id, now)
+            if refused:
+                return refused
         del room.members[peer.conn]
         del peer.rooms[key]
         actions: list[Action] = [Send(peer.conn, encode(p.Ok(part.id)))]
         if room.members:
-            left = p.Left(peer.nick, room.name, len(room.members), "")
-            actions.append(Broadcast(tuple(room.members), encode(left)))
+            left = p.Left(peer.nick, room.name, len(room.members), "", peer.send_only)
+            actions.append(Broadcast(self._hearing(room), encode(left)))
         else:
             del self._rooms[key]
         return actions
-
-    def _names(self, peer: Participant, names: p.Names) -> list[Action]:
-        room = self._rooms.get(names.room.casefold())
-        if room is None:
-            return self._reply_error(
-                peer.conn, names.id, "no_such_room", f"there is no room {names.room}"
-            )
-        users = tuple(self._peers[c].nick for c in room.members)
-        return [Send(peer.conn, encode(p.Users(names.id, room.name, users)))]
-
-    def _whois(self, peer: Participant, whois: p.Whois, now: float) -> list[Action]:
-        conn = self._nicks.get(whois.nick.casefold())
-        if conn is None:
-            return self._reply_error(
-                peer.conn, whois.id, "no_such_nick", f"nobody is called {whois.nick}"
-            )
-        target = self._peers[conn]
-        rooms = tuple(self._rooms[k].name for k in target.rooms)
-        reply = p.WhoisReply(whois.id, target.nick, target.key, rooms, now - target.registered_at)
-        return [Send(peer.conn, encode(reply))]

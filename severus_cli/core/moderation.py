@@ -30,9 +30,19 @@ _DURATION = re.compile(r"(?:[0-9]{1,9}[smhdw])+")
 _PART = re.compile(r"([0-9]+)([smhdw])")
 
 
+_NUMBERISH = re.compile(r"[+-]?\.?[0-9]")
+
+
 def looks_like_duration(word: str) -> bool:
+    """Whether ``word`` is meant as a duration: a valid one, or anything starting with a
+    number or a sign (``5x``, ``-1m``, ``1.5h``), which :func:`parse_duration` then
+    refuses. Taking such a typo for the start of the reason would ban for ever."""
     folded = word.casefold()
-    return folded in PERMANENT or _DURATION.fullmatch(folded) is not None
+    return (
+        folded in PERMANENT
+        or _DURATION.fullmatch(folded) is not None
+        or _NUMBERISH.match(folded) is not None
+    )
 
 
 def parse_duration(text: str) -> float | None:

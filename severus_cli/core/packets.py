@@ -16,6 +16,7 @@ import msgpack
 from severus_cli.core.fields import (
     MAX_LIST,
     NAME_RE,
+    Absent,
     Bin,
     Blob,
     Bool,
@@ -38,6 +39,9 @@ MAX_DATA = 65000  # bytes of opaque end-to-end data in one seal or relay
 MIN_DATA = 512  # the lowest max_data a host may announce
 MAX_SHORT = 300  # reasons, error messages, client names
 MAX_PACKET = 65535  # one frame (PROTOCOL.md section 2)
+# Send-only connections that may share one nick (and key) with its holder at once,
+# told apart on the wire by ``via`` 1..MAX_VIA (PROTOCOL.md 4.7); 0 is the holder.
+MAX_VIA = 8
 
 
 def valid_nick(nick: str) -> bool:
@@ -64,8 +68,11 @@ class Packet:
 
     def to_wire(self) -> dict[str, Any]:
         wire: dict[str, Any] = {"t": self.TYPE}
+        absent = _absent(type(self))
         for name in _field_names(type(self)):
             value = getattr(self, name)
+            if absent and name in absent and value == absent[name]:
+                continue  # an optional field at its default is left out (older peers)
             if isinstance(value, tuple):
                 value = list(value)
             elif isinstance(value, RateLimits):
@@ -83,6 +90,19 @@ def _field_names(cls: type[Packet]) -> tuple[str, ...]:
     if names is None:
         names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))  # type: ignore[arg-type]
     return names
+
+
+_ABSENT: dict[type[Packet], dict[str, Any]] = {}
+
+
+def _absent(cls: type[Packet]) -> dict[str, Any]:
+    """The optional fields of ``cls`` and their defaults; cached."""
+    found = _ABSENT.get(cls)
+    if found is None:
+        found = _ABSENT[cls] = {
+            n: k.default for n, k in cls.SCHEMA.items() if isinstance(k, Absent)
+        }
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,10 +144,16 @@ class Limits(Kind):
 @dataclass(slots=True)
 class Hello(Packet):
     TYPE = "hello"
-    SCHEMA = {"nick": Name(), "client": Text(64), "rooms": ListOf(Name(), 64)}
+    SCHEMA = {
+        "nick": Name(),
+        "client": Text(64),
+        "rooms": ListOf(Name(), 64),
+        "caps": Absent(ListOf(Word(), 16)),
+    }
     nick: str
     client: str
     rooms: tuple[str, ...] = ()
+    caps: tuple[str, ...] = ()  # optional: what this client understands (CAPS)
 
 
 @dataclass(slots=True)
@@ -146,11 +172,18 @@ class Relay(Packet):
     """An opaque blob for one participant (pairwise handshake, key, private message)."""
 
     TYPE = "relay"
-    SCHEMA = {"id": Int(), "to": Name(), "kind": Word(), "data": Bin(MAX_DATA, 1)}
+    SCHEMA = {
+        "id": Int(),
+        "to": Name(),
+        "kind": Word(),
+        "data": Bin(MAX_DATA, 1),
+        "via": Absent(Int(0, MAX_VIA), 0),
+    }
     id: int
     to: str
     kind: str
     data: bytes
+    via: int = 0  # optional: which send-only connection of ``to`` (4.7); 0: its holder
 
 
 @dataclass(slots=True)
@@ -200,6 +233,16 @@ class Ping(Packet):
 
 
 @dataclass(slots=True)
+class Nick(Packet):
+    """Change our nick (only to a host whose welcome lists ``nick`` in its caps)."""
+
+    TYPE = "nick"
+    SCHEMA = {"id": Int(), "nick": Name()}
+    id: int
+    nick: str
+
+
+@dataclass(slots=True)
 class Bye(Packet):
     TYPE = "bye"
     SCHEMA = {"reason": Text(MAX_SHORT)}
@@ -219,6 +262,7 @@ class Welcome(Packet):
         "rooms": ListOf(Name(), 64),
         "motd": Text(MAX_SHORT * 4),
         "limits": Limits(),
+        "caps": Absent(ListOf(Word(), 16)),
     }
     nick: str
     host: str
@@ -226,6 +270,7 @@ class Welcome(Packet):
     rooms: tuple[str, ...] = ()
     motd: str = ""
     limits: RateLimits = RateLimits()
+    caps: tuple[str, ...] = ()  # optional: what this host accepts (CAPS)
 
 
 @dataclass(slots=True)
@@ -260,52 +305,92 @@ class Error(Packet):
 @dataclass(slots=True)
 class Sealed(Packet):
     TYPE = "sealed"
-    SCHEMA = {"from": Name(), "room": Name(), "data": Bin(MAX_DATA, 1), "ts": Float()}
+    SCHEMA = {
+        "from": Name(),
+        "room": Name(),
+        "data": Bin(MAX_DATA, 1),
+        "ts": Float(),
+        "via": Absent(Int(0, MAX_VIA), 0),
+    }
     sender: str
     room: str
     data: bytes
     ts: float
+    via: int = 0  # optional: sent by this send-only connection of ``sender`` (4.7)
 
     def to_wire(self) -> dict[str, Any]:
-        return {
+        wire: dict[str, Any] = {
             "t": "sealed",
             "from": self.sender,
             "room": self.room,
             "data": self.data,
             "ts": self.ts,
         }
+        if self.via:
+            wire["via"] = self.via
+        return wire
 
 
 @dataclass(slots=True)
 class Relayed(Packet):
     TYPE = "relayed"
-    SCHEMA = {"from": Name(), "kind": Word(), "data": Bin(MAX_DATA, 1)}
+    SCHEMA = {
+        "from": Name(),
+        "kind": Word(),
+        "data": Bin(MAX_DATA, 1),
+        "via": Absent(Int(0, MAX_VIA), 0),
+    }
     sender: str
     kind: str
     data: bytes
+    via: int = 0  # optional: sent by this send-only connection of ``sender`` (4.7)
 
     def to_wire(self) -> dict[str, Any]:
-        return {"t": "relayed", "from": self.sender, "kind": self.kind, "data": self.data}
+        wire: dict[str, Any] = {
+            "t": "relayed",
+            "from": self.sender,
+            "kind": self.kind,
+            "data": self.data,
+        }
+        if self.via:
+            wire["via"] = self.via
+        return wire
 
 
 @dataclass(slots=True)
 class Joined(Packet):
     TYPE = "joined"
-    SCHEMA = {"nick": Name(), "room": Name(), "count": Int(), "key": Blob(32)}
+    SCHEMA = {
+        "nick": Name(),
+        "room": Name(),
+        "count": Int(),
+        "key": Blob(32),
+        "quiet": Absent(Bool(), False),
+    }
     nick: str
     room: str
     count: int
     key: bytes
+    quiet: bool = False  # optional: a send-only connection, shown as no line (4.7)
 
 
 @dataclass(slots=True)
 class Left(Packet):
     TYPE = "left"
-    SCHEMA = {"nick": Name(), "room": Name(), "count": Int(), "reason": Text(MAX_SHORT)}
+    SCHEMA = {
+        "nick": Name(),
+        "room": Name(),
+        "count": Int(),
+        "reason": Text(MAX_SHORT),
+        "quiet": Absent(Bool(), False),
+        "via": Absent(Int(0, MAX_VIA), 0),
+    }
     nick: str
     room: str
     count: int
     reason: str = ""
+    quiet: bool = False  # optional: a send-only connection, shown as no line (4.7)
+    via: int = 0  # optional: only this send-only connection of ``nick`` ended (4.7)
 
 
 @dataclass(slots=True)
@@ -349,8 +434,23 @@ class Pong(Packet):
     id: int
 
 
+@dataclass(slots=True)
+class Renamed(Packet):
+    """``old`` is now called ``new`` (same identity key); only to clients whose hello
+    lists ``nick`` in its caps."""
+
+    TYPE = "renamed"
+    SCHEMA = {"old": Name(), "new": Name()}
+    old: str
+    new: str
+
+
+CAPS = ("nick", "via")  # what this version understands: renamed (4.6); via and quiet (4.7)
+SEND_ONLY = "sendonly"  # in a hello's caps: this connection only sends (4.7)
+
+
 CLIENT_PACKETS: dict[str, type[Packet]] = {
-    p.TYPE: p for p in (Hello, Seal, Relay, Join, Part, Names, ListRooms, Whois, Ping, Bye)
+    p.TYPE: p for p in (Hello, Seal, Relay, Join, Part, Names, ListRooms, Whois, Ping, Nick, Bye)
 }
 HOST_PACKETS: dict[str, type[Packet]] = {
     p.TYPE: p
@@ -367,6 +467,7 @@ HOST_PACKETS: dict[str, type[Packet]] = {
         RoomList,
         WhoisReply,
         Pong,
+        Renamed,
         Bye,
     )
 }
@@ -416,6 +517,9 @@ def decode(data: bytes, table: dict[str, type[Packet]]) -> Packet:
     values: dict[str, Any] = {}
     for name, attribute, kind in _plan(cls):
         value = obj.get(name, _MISSING)
+        if value is _MISSING and isinstance(kind, Absent):
+            values[attribute] = kind.default  # from a peer older than the field
+            continue
         if value is _MISSING:
             raise RemoteProtocolError(f"{cls.TYPE}: missing field {name!r}", "bad_packet")
         try:

@@ -21,3 +21,19 @@ class TokenBucket:
             self.tokens -= cost
             return True
         return False
+
+    def ready(self, now: float, cost: float = 1.0) -> bool:
+        """Whether ``take(now, cost)`` would succeed, spending nothing: a sender that
+        must satisfy two buckets at once asks both before it takes from either."""
+        elapsed = max(0.0, now - self.stamp)
+        return min(self.capacity, self.tokens + elapsed * self.rate) >= cost
+
+    def charge(self, now: float, cost: float) -> None:
+        """Spend ``cost`` whether or not it is there, going into debt (at most one
+        ``capacity`` deep): for what is sent unpaced but still counts against the
+        same allowance, so what is paced waits until the debt is repaid."""
+        elapsed = max(0.0, now - self.stamp)
+        self.stamp = now
+        self.tokens = max(
+            -self.capacity, min(self.capacity, self.tokens + elapsed * self.rate) - cost
+        )

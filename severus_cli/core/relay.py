@@ -37,12 +37,13 @@ from severus_cli.core.relay_packets import (
     decode_from_client,
     format_address,
 )
+from severus_cli.core.sources import source_key
 from severus_cli.errors import RemoteProtocolError
 
 
 @dataclass(frozen=True, slots=True)
 class RelayConfig:
-    max_per_ip: int = 32  # connections at once from one address (a NATed household)
+    max_per_ip: int = 32  # connections at once from one address or IPv6 /64 (a household)
     max_conns: int = 4096
     handshake_timeout: float = 10.0  # TLS + Noise + the first packet
     idle_timeout: float = 60.0  # control connections ping every 15 s
@@ -50,6 +51,8 @@ class RelayConfig:
     max_pending: int = 8  # dials waiting on one host
     punch_burst: float = 4.0  # punch requests per joiner connection ...
     punch_rate: float = 1.0  # ... then this many per second
+    punch_source_burst: float = 8.0  # punch requests from one address or /64, however
+    punch_source_rate: float = 2.0  # many connections and keys it uses
     allow: frozenset[str] | None = None  # host fingerprints allowed to register; None: any
     bandwidth: float = 0.0  # bytes/s each way per relayed pair; 0: unlimited
 
@@ -95,6 +98,7 @@ class Role(enum.Enum):
 @dataclass(slots=True)
 class _Conn:
     ip: str
+    source: str  # what the per-address caps count: the IP, or its IPv6 /64
     opened: float
     last: float
     punches: TokenBucket
@@ -127,18 +131,21 @@ class RelayCore:
     _refused: dict[str, int] = field(default_factory=dict)
     _refused_since: float = 0.0
     _stun: dict[str, TokenBucket] = field(default_factory=dict)
+    _punch_sources: dict[str, TokenBucket] = field(default_factory=dict)
 
     # --- what the adapter reports -------------------------------------------------------
 
     def open(self, conn: int, ip: str, now: float) -> list[RelayAction]:
-        """A TCP connection arrived; [Close] if it is over a cap (before any TLS)."""
-        if self._per_ip.get(ip, 0) >= self.config.max_per_ip:
+        """A TCP connection arrived; [Close] if it is over a cap (before any TLS). An IPv6
+        /64 counts as one address, as on the host: one subscriber usually has one."""
+        source = source_key(ip)
+        if self._per_ip.get(source, 0) >= self.config.max_per_ip:
             return self._refuse(conn, ip, "too many connections from this address")
         if len(self.conns) >= self.config.max_conns:
             return self._refuse(conn, ip, "the relay is full")
         bucket = TokenBucket(self.config.punch_burst, self.config.punch_rate, now)
-        self.conns[conn] = _Conn(ip, now, now, bucket)
-        self._per_ip[ip] = self._per_ip.get(ip, 0) + 1
+        self.conns[conn] = _Conn(ip, source, now, now, bucket)
+        self._per_ip[source] = self._per_ip.get(source, 0) + 1
         return []
 
     def authenticated(self, conn: int, key: bytes, now: float) -> list[RelayAction]:
@@ -178,11 +185,11 @@ class RelayCore:
         state = self.conns.pop(conn, None)
         if state is None:
             return []
-        left = self._per_ip[state.ip] - 1
+        left = self._per_ip[state.source] - 1
         if left:
-            self._per_ip[state.ip] = left
+            self._per_ip[state.source] = left
         else:
-            del self._per_ip[state.ip]
+            del self._per_ip[state.source]
         actions: list[RelayAction] = []
         if state.role is Role.HOST and state.key is not None:
             if self.hosts.get(state.key) == conn:
@@ -215,17 +222,20 @@ class RelayCore:
                 actions += self._fail(dial.joiner, "timeout", "the host did not answer in time")
         if now - self._refused_since > 60.0:
             self._refused.clear()
+            self._punch_sources.clear()  # (a full bucket is as good as a fresh one)
             self._refused_since = now
         return actions
 
     def stun_allowed(self, ip: str, now: float) -> bool:
         """Whether to answer a STUN request from ``ip``: 20 at once, then 5 a second, so
-        the UDP port cannot be used to reflect a flood at someone else."""
-        bucket = self._stun.get(ip)
+        the UDP port cannot be used to reflect a flood at someone else (an IPv6 /64 is
+        one someone)."""
+        source = source_key(ip)
+        bucket = self._stun.get(source)
         if bucket is None:
             if len(self._stun) >= 10000:
                 self._stun.clear()  # crude but bounded; honest clients retry
-            bucket = self._stun[ip] = TokenBucket(20.0, 5.0, now)
+            bucket = self._stun[source] = TokenBucket(20.0, 5.0, now)
         return bucket.take(now)
 
     @property
@@ -266,7 +276,12 @@ class RelayCore:
         host = self._host(key)
         if host is None:
             return self._fail(conn, "no_such_host", "no host with that key is registered here")
-        if not state.punches.take(now):
+        if source_key(udp[0]) != state.source:
+            # The host would send its punches wherever ``udp`` says: only to the
+            # requester's own address (or /64), or strangers could aim it at anyone.
+            message = "punch only towards the address you connect from"
+            return [self._send(conn, RelayError("bad_address", message, False))]
+        if not state.punches.take(now) or not self._source_bucket(state.source, now).take(now):
             return [self._send(conn, RelayError("rate_limited", "too many punch requests", False))]
         assert state.key is not None
         actions: list[RelayAction] = [self._send(conn, Peer(host.udp))]
@@ -316,6 +331,17 @@ class RelayCore:
     def _host(self, key: bytes) -> _Conn | None:
         conn = self.hosts.get(key)
         return None if conn is None else self.conns.get(conn)
+
+    def _source_bucket(self, source: str, now: float) -> TokenBucket:
+        """The punch allowance of one address or /64, across all its connections."""
+        bucket = self._punch_sources.get(source)
+        if bucket is None:
+            if len(self._punch_sources) >= 10000:
+                self._punch_sources.clear()  # crude but bounded, as for STUN
+            config = self.config
+            bucket = TokenBucket(config.punch_source_burst, config.punch_source_rate, now)
+            self._punch_sources[source] = bucket
+        return bucket
 
     def _send(self, conn: int, packet: Packet) -> SendTo:
         return SendTo(conn, encode(packet))

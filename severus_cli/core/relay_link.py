@@ -20,9 +20,13 @@ class RelayLink:
     """The initiator of a hop session with a relay."""
 
     def __init__(
-        self, static_private: bytes, cert_hash: bytes, expected_key: bytes | None = None
+        self,
+        static_private: bytes,
+        cert_hash: bytes,
+        expected_key: bytes | None = None,
+        binding: bytes = b"",
     ) -> None:
-        self._session = HopSession(Role.INITIATOR, static_private, cert_hash)
+        self._session = HopSession(Role.INITIATOR, static_private, cert_hash, binding=binding)
         self._buffer = bytearray()
         self._expected = expected_key
         self.relay_key: bytes | None = None

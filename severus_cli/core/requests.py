@@ -1,8 +1,9 @@
 """A client's outgoing packets: ids, answers awaited, and pacing to the host's limit.
 
-Room and private messages wait in a queue released by a token bucket a little stricter
-than the one the host announced, so a paste of many lines is delivered in order and
-none is refused. Pure bookkeeping: packets in, bytes out, ``now`` from the caller.
+Room and private messages wait in a queue released by token buckets a little stricter
+than the host's (the message one it announced, and the byte allowance every host gives
+by default), so a paste of many lines, however long, is delivered in order and none is
+refused. Pure bookkeeping: packets in, bytes out, ``now`` from the caller.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 
 from severus_cli.core import packets as p
 from severus_cli.core.fields import MAX_ID
+from severus_cli.core.host_types import byte_allowance
 from severus_cli.core.packets import Packet, encode
 from severus_cli.core.ratelimit import TokenBucket
 
@@ -19,6 +21,16 @@ from severus_cli.core.ratelimit import TokenBucket
 def pacer(limits: p.RateLimits, now: float) -> TokenBucket:
     """A bucket a little stricter than the host's, so network jitter never trips it."""
     return TokenBucket(max(1.0, limits.burst * 0.8), limits.rate * 0.9, now)
+
+
+def byte_pacer(limits: p.RateLimits, now: float) -> TokenBucket | None:
+    """The same margin under the byte allowance those limits imply (PROTOCOL.md 4.3),
+    which every seal and relay spends, paced or not; None when there is none."""
+    allowance = byte_allowance(limits.burst, limits.rate, limits.max_data)
+    if allowance is None:
+        return None
+    burst, rate = allowance
+    return TokenBucket(burst * 0.8, rate * 0.9, now)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,8 +48,9 @@ class Requests:
         self.pending: dict[int, Request] = {}
         self.last_id = 0  # id of the newest request, so callers can match its answer
         self._next_id = 1
-        self._paced: deque[bytes] = deque()
+        self._paced: deque[tuple[bytes, int]] = deque()  # encoded, bytes of data
         self._bucket = pacer(limits, now)
+        self._volume = byte_pacer(limits, now)
         self._outbox: list[bytes] = []
 
     def new_id(self) -> int:
@@ -60,21 +73,30 @@ class Requests:
     ) -> None:
         """A packet with an ``id`` whose answer we wait for; ``paced`` ones queue."""
         self.pending[packet.id] = Request(kind, now, subject, quiet)  # type: ignore[attr-defined]
+        size = len(getattr(packet, "data", b""))
         if paced:
-            self._paced.append(encode(packet))
+            self._paced.append((encode(packet), size))
             self.release(now)
         else:
+            if size and self._volume is not None:  # keys go at once; paced ones wait
+                self._volume.charge(now, size)
             self._outbox.append(encode(packet))
 
     def answered(self, request: int | None) -> Request | None:
         return self.pending.pop(request, None) if request is not None else None
 
     def release(self, now: float) -> None:
-        while self._paced and self._bucket.take(now):
-            self._outbox.append(self._paced.popleft())
+        paced, bucket, volume = self._paced, self._bucket, self._volume
+        while paced and bucket.ready(now):
+            if volume is not None and not volume.take(now, paced[0][1]):
+                break
+            data, _ = paced.popleft()
+            bucket.take(now)
+            self._outbox.append(data)
 
     def new_limits(self, limits: p.RateLimits, now: float) -> None:
         self._bucket = pacer(limits, now)
+        self._volume = byte_pacer(limits, now)
 
     @property
     def queued(self) -> int:

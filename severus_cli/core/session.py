@@ -3,8 +3,9 @@ length-prefixed frames inside the transport's TLS 1.3.
 
 Sans-IO in the manner of h11: feed received bytes with :meth:`HopSession.receive_data`,
 collect events, queue packets with :meth:`send`, and write :meth:`data_to_send` to
-the transport. The prologue binds the protocol version and the SHA-256 of the TLS
-certificate both sides saw, so a TLS interceptor breaks the handshake.
+the transport. The prologue binds the protocol version, the SHA-256 of the TLS
+certificate both sides saw, and the TLS connection itself (its channel binding), so a
+TLS interceptor breaks the handshake, even one that holds the host's TLS key.
 
 The handshake authenticates both long-term keys (and the join secret) to the TLS
 channel it ran in; after it, that channel alone carries the packets. Nothing is
@@ -30,22 +31,40 @@ from noise.connection import NoiseConnection
 from severus_cli.core.framing import MAX_FRAME, FrameDecoder, encode_frame
 from severus_cli.errors import LocalProtocolError, RemoteProtocolError
 
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
 NOISE_NAME = b"Noise_XX_25519_ChaChaPoly_SHA256"
 NOISE_NAME_PSK = b"Noise_XXpsk0_25519_ChaChaPoly_SHA256"  # hosts with a join secret
-PSK_DOMAIN = b"severus/1 join secret\x00"  # a fixed label: unchanged by versions
+PSK_DOMAIN = b"severus/3 join secret\x00"  # the scrypt salt's prefix
+# scrypt's cost for a join secret: 32 MiB and about 0.1 s a guess. The client pays it
+# once per connection, the host once at start; someone who captured a first message
+# pays it for every secret they try.
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
 MAX_PLAINTEXT = MAX_FRAME  # a packet fills at most one frame
 KEY_SIZE = 32
 
 
-def make_prologue(cert_hash: bytes) -> bytes:
-    """``b"severus/<version>\\0"`` followed by the 32-byte certificate hash."""
-    return b"severus/%d\x00" % PROTOCOL_VERSION + cert_hash
+def make_prologue(cert_hash: bytes, binding: bytes = b"") -> bytes:
+    """``b"severus/<version>\\0"``, the 32-byte certificate hash, then SHA-256 of the
+    TLS connection's channel binding (PROTOCOL.md, section 3): 74 bytes.
+
+    ``binding`` is empty only where no TLS runs (unit tests of the session alone).
+    """
+    return b"severus/%d\x00" % PROTOCOL_VERSION + cert_hash + hashlib.sha256(binding).digest()
 
 
-def join_psk(secret: bytes) -> bytes:
-    """The 32-byte Noise PSK for a join secret: SHA-256 of a domain string and the secret."""
-    return hashlib.sha256(PSK_DOMAIN + secret).digest()
+@functools.lru_cache(maxsize=8)
+def join_psk(secret: bytes, cert_hash: bytes) -> bytes:
+    """The 32-byte Noise PSK for a join secret: scrypt of the secret, salted with a
+    domain label and the host's certificate hash.
+
+    The salt is host-specific and known to the client before its first message, so a
+    captured first message has to be attacked for that host alone, at scrypt's cost
+    per guess; the cache spares a reconnecting client the cost.
+    """
+    from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+    kdf = Scrypt(salt=PSK_DOMAIN + cert_hash, length=32, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P)
+    return kdf.derive(secret)
 
 
 class Role(enum.Enum):
@@ -119,9 +138,11 @@ class HopSession:
         cert_hash: bytes,
         max_frame: int = MAX_FRAME,
         psk: bytes | None = None,
+        binding: bytes = b"",
     ) -> None:
         """``psk`` (from :func:`join_psk`) switches to ``Noise_XXpsk0``: without the same
-        secret the very first message fails, so a stranger never gets the host's reply."""
+        secret the very first message fails, so a stranger never gets the host's reply.
+        ``binding`` is the TLS connection's channel binding (:func:`make_prologue`)."""
         if len(static_private) != KEY_SIZE or len(cert_hash) != 32:
             raise ValueError("static key and certificate hash must be 32 bytes")
         if psk is not None and len(psk) != 32:
@@ -141,7 +162,7 @@ class HopSession:
             noise.set_as_responder()
         protocol = noise.noise_protocol  # set_keypair_from_private_bytes, minus the work:
         protocol.keypairs["s"] = _static_keypair(protocol.dh_fn.klass, static_private)
-        noise.set_prologue(make_prologue(cert_hash))
+        noise.set_prologue(make_prologue(cert_hash, binding))
         noise.start_handshake()
         self._noise: Any = noise  # None once open: only the handshake needs it
         self._handshake_state = noise.noise_protocol.handshake_state

@@ -62,9 +62,15 @@ class TicketError(UsageError):
 
 
 def looks_like_ticket(text: str) -> bool:
-    """True for anything that should be parsed as a ticket rather than HOST:PORT."""
+    """True for anything that should be parsed as a ticket rather than HOST:PORT.
+
+    A ticket is base32 after its prefix, so it never holds a ``.`` or a ``:``; a long
+    host name that happens to start with the prefix is a host name.
+    """
     text = text.strip()
-    return text.lower().startswith(PREFIX) and ":" not in text and len(text) > 40
+    return (
+        text.lower().startswith(PREFIX) and ":" not in text and "." not in text and len(text) > 40
+    )
 
 
 def encode_ticket(ticket: Ticket) -> str:
@@ -108,12 +114,12 @@ def decode_ticket(text: str) -> Ticket:
     try:
         record = base64.b32decode(body.upper() + "=" * (-len(body) % 8))
     except ValueError:
-        raise TicketError("the ticket is damaged (it has been cut short?)") from None
+        raise TicketError("the ticket is cut short or damaged: copy it again, whole") from None
     if len(record) < _HEADER + _CHECK:
-        raise TicketError("the ticket is too short: was it copied whole?")
+        raise TicketError("the ticket is too short (cut short?): copy it again, whole")
     payload, check = record[:-_CHECK], record[-_CHECK:]
     if hashlib.sha256(payload).digest()[:_CHECK] != check:
-        raise TicketError("the ticket is damaged or incomplete: copy it again")
+        raise TicketError("the ticket is damaged or cut short: copy it again, whole")
     if payload[0] != VERSION:
         raise TicketError(f"this ticket is for protocol version {payload[0]}; we speak {VERSION}")
     return _parse_entries(payload)

@@ -79,6 +79,25 @@ def changed_key_message(
     )
 
 
+def changed_certificate_message(host: str, pinned_cert_fp: str, presented_cert_fp: str) -> str:
+    """Why a host with a join secret and a new TLS certificate is refused before the
+    first Noise message, which depends on the secret."""
+    headline = "@@@ WARNING: REMOTE HOST CERTIFICATE HAS CHANGED! @@@"
+    bar = "@" * len(headline)
+    return "\n".join(
+        [
+            bar,
+            headline,
+            bar,
+            f"{host} has a join secret, and presented TLS certificate {presented_cert_fp}",
+            f"instead of the pinned {pinned_cert_fp}.",
+            "Nothing that depends on the secret was sent. If the host really made a new",
+            "certificate, check its identity fingerprint with its owner, then run:",
+            f"    severus trust remove {host}",
+        ]
+    )
+
+
 def new_host_message(host: str, key_fp: str, cert_fp: str) -> str:
     """What to show before asking whether to trust a host seen for the first time."""
     return (

@@ -1,8 +1,9 @@
 """The participant's end of a hop: a byte stream (any transport) plus a Noise session.
 
-:func:`open_tcp` gives a TLS stream and the certificate hash; :meth:`ClientLink.
-handshake` runs Noise over any such stream, pausing to let ``verify`` judge the host's
-identity before anything about us is revealed.
+:func:`open_tcp` gives a TLS stream, the certificate hash and the channel binding;
+:meth:`ClientLink.handshake` runs Noise over any such stream. ``verify`` judges the
+certificate before any Noise message (the first one depends on the join secret), then
+the host's identity key before anything about us is revealed.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ import asyncio
 import contextlib
 import ssl
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
-from severus_cli.core.session import HopSession, Payload, PeerIdentity, Role
+from severus_cli.core.session import HopSession, Payload, PeerIdentity, Role, join_psk
 from severus_cli.errors import (
     ConnectionLost,
     HandshakeTimeout,
@@ -20,19 +22,42 @@ from severus_cli.errors import (
     JoinSecretRefused,
     RemoteProtocolError,
 )
-from severus_cli.net.tls import client_context, peer_cert_hash
+from severus_cli.net.tls import channel_binding, client_context, peer_cert_hash
 
 READ_CHUNK = 65536
 
 Closer = Callable[[], Awaitable[None]]
-Verify = Callable[[bytes, bytes], None]
-"""Called with (host static key, TLS certificate hash); raises TrustError to refuse."""
+WENT_AWAY = "the host went away (its connection closed)"
+
+
+class PortClosed(HostUnreachable):
+    """Nothing listens on the host's port for this transport (the host's machine
+    refused): perhaps the host runs the other transport, which a hint can say."""
+
+    def __init__(self, message: str, transport: str) -> None:
+        super().__init__(message)
+        self.transport = transport  # "tcp" or "quic": what was refused
+
+
+class Verify(Protocol):
+    """How a joiner judges a host; each check raises TrustError to refuse."""
+
+    @property
+    def secret(self) -> bytes | None:
+        """The host's join secret, if it has one."""
+
+    def certificate(self, cert_hash: bytes) -> None:
+        """Before any Noise message: the TLS certificate the host presented."""
+
+    def identity(self, key: bytes, cert_hash: bytes) -> None:
+        """After the host proved ``key``, before anything about us is sent."""
 
 
 async def open_tcp(
     host: str, port: int, timeout: float = 10.0
-) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bytes]:
-    """Connect with TCP + TLS 1.3; return the streams and the certificate's SHA-256."""
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bytes, bytes]:
+    """Connect with TCP + TLS 1.3; return the streams, the certificate's SHA-256 and
+    the connection's channel binding."""
     try:
         reader, writer = await asyncio.wait_for(
             asyncio.open_connection(host, port, ssl=client_context(), server_hostname=""),
@@ -42,14 +67,20 @@ async def open_tcp(
         raise HostUnreachable(f"{host}:{port} did not answer within {timeout:g} s") from None
     except ssl.SSLError as error:
         raise HostUnreachable(f"TLS with {host}:{port} failed: {error.reason}") from None
+    except ConnectionRefusedError:
+        raise PortClosed(
+            f"cannot reach {host}:{port}: nothing listens on TCP port {port}", "tcp"
+        ) from None
     except OSError as error:
         raise HostUnreachable(f"cannot reach {host}:{port}: {error.strerror or error}") from None
     try:
-        cert_hash = peer_cert_hash(writer.get_extra_info("ssl_object"))
+        ssl_object = writer.get_extra_info("ssl_object")
+        cert_hash = peer_cert_hash(ssl_object)
+        binding = channel_binding(ssl_object)
     except ssl.SSLError as error:
         writer.close()
         raise HostUnreachable(str(error)) from None
-    return reader, writer, cert_hash
+    return reader, writer, cert_hash, binding
 
 
 class ClientLink:
@@ -81,13 +112,21 @@ class ClientLink:
         timeout: float = 10.0,
         on_close: Closer | None = None,
         path: str = "direct",
-        psk: bytes | None = None,
+        binding: bytes = b"",
     ) -> ClientLink:
         """Run the Noise handshake as initiator; ``verify`` may refuse the host.
 
-        ``psk`` is the join secret's key (:func:`~severus_cli.core.session.join_psk`).
+        ``binding`` is the TLS connection's channel binding, which the handshake binds.
         """
-        session = HopSession(Role.INITIATOR, static_private, cert_hash, psk=psk)
+        try:
+            verify.certificate(cert_hash)
+            psk = None
+            if verify.secret is not None:  # scrypt: off the event loop
+                psk = await asyncio.to_thread(join_psk, verify.secret, cert_hash)
+        except BaseException:
+            writer.close()
+            raise
+        session = HopSession(Role.INITIATOR, static_private, cert_hash, psk=psk, binding=binding)
         writer.write(session.data_to_send())
         try:
             async with asyncio.timeout(timeout):
@@ -101,7 +140,7 @@ class ClientLink:
             writer.close()
             raise
         try:
-            verify(identity.static_key, cert_hash)
+            verify.identity(identity.static_key, cert_hash)
         except BaseException:
             writer.close()
             raise
@@ -116,7 +155,9 @@ class ClientLink:
         except (OSError, ssl.SSLError) as error:
             raise ConnectionLost(f"the connection to the host broke: {error}") from None
         if not data:
-            raise ConnectionLost("the host closed the connection")
+            # A host that ends a session says why first (an ``err`` packet): an end
+            # without a word means the host process itself is gone.
+            raise ConnectionLost(WENT_AWAY)
         return [e.data for e in self._session.receive_data(data) if isinstance(e, Payload)]
 
     def send(self, payloads: list[bytes]) -> None:

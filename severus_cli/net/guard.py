@@ -1,6 +1,7 @@
 """Per-address connection caps, shared by every transport of one host.
 
-A connection is counted from its first packet (TCP accept, QUIC Initial), before TLS,
+A connection is counted from its first packet (TCP accept; for QUIC, the Initial that
+passed address validation by Retry, so a spoofed source takes no slot), before TLS,
 so one address cannot hold more than ``max_per_ip`` TLS handshakes (about 300 KiB
 each) or sessions at once. IPv6 addresses count per /64, the block one subscriber
 usually gets; IPv4-mapped IPv6 addresses count as their IPv4 address.
@@ -8,20 +9,9 @@ usually gets; IPv4-mapped IPv6 addresses count as their IPv4 address.
 
 from __future__ import annotations
 
-import ipaddress
+from severus_cli.core.sources import source_key
 
-
-def source_key(address: str) -> str:
-    """The unit a cap applies to: an IPv4 address or an IPv6 /64."""
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
-        return address
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        return str(ipaddress.IPv6Network(f"{ip}/64", strict=False))
-    return str(ip)
+__all__ = ["ConnectionGuard", "source_key"]
 
 
 class ConnectionGuard:

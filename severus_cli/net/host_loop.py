@@ -75,7 +75,7 @@ class HostLoop:
         self._channels: dict[int, Channel] = {}
         self._next_conn = 1
         self._trace = trace  # sees every packet the host handles
-        self._psk = join_psk(secret) if secret is not None else None
+        self._psk = join_psk(secret, cert_hash) if secret is not None else None
 
     @property
     def connection_count(self) -> int:
@@ -83,11 +83,14 @@ class HostLoop:
 
     # --- transports call these ---------------------------------------------------
 
-    def open(self, link: Link, waited: float = 0.0) -> int:
+    def open(self, link: Link, waited: float = 0.0, binding: bytes = b"", source: str = "") -> int:
         """A transport connection (TLS already up) is ready for the hop handshake.
 
         ``waited``: seconds since the connection arrived (its TLS handshake), which
         count against the same handshake timeout as the Noise handshake and hello.
+        ``binding``: the TLS connection's channel binding, which the handshake binds.
+        ``source``: the address (or IPv6 /64) it came from, whose registrations the core
+        limits (PROTOCOL.md 4.3).
         """
         conn = self._new_conn()
         session = HopSession(
@@ -96,9 +99,10 @@ class HostLoop:
             self._cert_hash,
             max_frame=self.core.config.max_frame,
             psk=self._psk,
+            binding=binding,
         )
         self._channels[conn] = Channel(link, session)
-        self.core.accept(conn, self._clock() - waited)
+        self.core.accept(conn, self._clock() - waited, source)
         return conn
 
     def attach_local(self, deliver: Callable[[bytes], None], key: bytes) -> int:

@@ -19,6 +19,9 @@ from severus_cli.net.host_loop import HostLoop
 EventSink = Callable[[list[UiEvent]], None]
 CoreAction = Callable[[ClientCore, float], list[UiEvent]]
 PACING_TICK = 0.05  # how often held-back messages are released while any wait
+# Seconds before saying hello again when the host refused it as one of too many joins
+# from our address: it lets one more in every 2 s (PROTOCOL.md 4.3).
+HELLO_RETRY = 2.0
 
 
 class RemoteParticipant:
@@ -49,22 +52,34 @@ class RemoteParticipant:
         for event in events:
             if isinstance(event, Disconnected) and self.ended is None:
                 self.ended = event
+        if not self.core.registered and self.core.rejected is not None:
+            # Refused before the welcome (nick taken, banned...): register() raises with
+            # the host's reason, said once at exit; a "Disconnected" line first would
+            # say it twice, and call a refusal a lost connection.
+            events = [e for e in events if not isinstance(e, Disconnected)]
         if events:
             self._show(events)
 
     async def register(self, timeout: float = 10.0) -> None:
         """Send hello and wait for the welcome; RejectedError carries the host's reason."""
         self.flush()
+        slowed = ""
         try:
             async with asyncio.timeout(timeout):
                 while not self.core.registered:
                     await self._receive_once()
+                    if self.core.hello_refused is not None:  # too many joins from here
+                        slowed = self.core.hello_refused.msg
+                        await asyncio.sleep(HELLO_RETRY)
+                        self.core.hello_again()
+                        self.flush()
                     if self.core.rejected is not None:
                         raise RejectedError(f"the host refused: {self.core.rejected.msg}")
                     if self.ended is not None:
                         raise ConnectionLost(self.ended.reason)
         except TimeoutError:
-            raise ConnectionLost(f"the host did not welcome us within {timeout:g} s") from None
+            why = f" ({slowed})" if slowed else ""
+            raise ConnectionLost(f"the host did not welcome us within {timeout:g} s{why}") from None
 
     async def _receive_once(self) -> None:
         payloads = await self.link.receive()
@@ -104,7 +119,9 @@ class RemoteParticipant:
 
 
 class LocalParticipant:
-    """The host's own participant: packets go through the host loop in-process."""
+    """The host's own participant: packets go through the host loop in-process. Its
+    timers run in the host's own loop (``runtime/host_runner.py``), in step with the
+    host's timeouts."""
 
     def __init__(
         self,
@@ -135,9 +152,3 @@ class LocalParticipant:
         events = action(self.core, self._clock())
         self._show(events)
         self.flush()
-
-    async def run_timers(self) -> None:
-        """Release paced messages and send the heartbeat that keeps us registered."""
-        while True:
-            await asyncio.sleep(PACING_TICK if self.core.queued else 0.5)
-            self.perform(lambda core, now: core.tick(now))

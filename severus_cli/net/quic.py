@@ -1,58 +1,52 @@
 """QUIC transport (aioquic): the same hop session on one bidirectional stream.
 
-The host side turns each QUIC connection into a :class:`~severus_cli.net.host_loop.
-Link` for the one host loop; the client side yields an asyncio stream pair, exactly
-what TCP+TLS gives, so :class:`ClientLink` runs unchanged on top.
+The host side (here) turns each QUIC connection into a :class:`~severus_cli.net.
+host_loop.Link` for the one host loop; the client side (:mod:`severus_cli.net.
+quic_client`, re-exported here) yields an asyncio stream pair, exactly what TCP+TLS
+gives, so :class:`ClientLink` runs unchanged on top.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import socket
-import ssl
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from aioquic.asyncio.protocol import QuicConnectionProtocol
-from aioquic.asyncio.server import QuicServer, serve
 from aioquic.quic import events
 from aioquic.quic.configuration import QuicConfiguration
-from aioquic.quic.connection import QuicConnection
 from aioquic.quic.packet import QuicErrorCode
-from cryptography.hazmat.primitives.serialization import Encoding
 
+from severus_cli.core.admission import HandshakeGate
 from severus_cli.core.host_types import MAX_BACKLOG
-from severus_cli.errors import HostUnreachable, JoinSecretRefused
-from severus_cli.net.client_link import ClientLink, Verify
 from severus_cli.net.guard import ConnectionGuard
 from severus_cli.net.host_loop import HostLoop
+from severus_cli.net.quic_client import QuicClient as QuicClient
+from severus_cli.net.quic_client import hop_over_quic as hop_over_quic
+from severus_cli.net.quic_client import open_quic as open_quic
+from severus_cli.net.quic_common import CLOSE_GRACE, IDLE_TIMEOUT
+from severus_cli.net.quic_common import quic_channel_binding as quic_channel_binding
+from severus_cli.net.quic_common import unacked_bytes as unacked_bytes
+from severus_cli.net.quic_server import GuardedQuicServer, listen
 from severus_cli.net.tls import ALPN
-
-IDLE_TIMEOUT = 30.0
-KEEPALIVE = 4.0  # a QUIC PING this often, answered within as long: a dead host shows in <= 8 s
-CLOSE_GRACE = 1.0  # time for a final error packet to arrive before the connection closes
-
-
-def unacked_bytes(quic: QuicConnection, stream_id: int) -> int:
-    """Bytes written to a stream that the peer has not acknowledged yet: aioquic keeps
-    them all, so a peer that stops reading (or acknowledging) would grow this forever.
-    Reads aioquic internals (checked by a test); 0 if their shape ever changes."""
-    stream = getattr(quic, "_streams", {}).get(stream_id)
-    buffer = getattr(getattr(stream, "sender", None), "_buffer", None)
-    return len(buffer) if isinstance(buffer, bytearray) else 0
 
 
 class QuicHostProtocol(QuicConnectionProtocol):
-    """One QUIC connection to the host: its first client stream is the hop session."""
+    """One QUIC connection to the host: its first client stream is the hop session.
+
+    The server creates it only for a validated source (Retry) and under the caps
+    (:mod:`severus_cli.net.quic_server`), so its first datagram takes a per-address slot
+    and a place among the handshakes in progress; it gives the latter back when the
+    hop session starts, and both when it ends.
+    """
 
     def __init__(
         self,
         *args: Any,
         host_loop: HostLoop,
         guard: ConnectionGuard | None = None,
+        gate: HandshakeGate | None = None,
         max_backlog: int = MAX_BACKLOG,
         handshake_timeout: float = 10.0,
         **kwargs: Any,
@@ -60,6 +54,8 @@ class QuicHostProtocol(QuicConnectionProtocol):
         super().__init__(*args, **kwargs)
         self._host = host_loop
         self._guard = guard or ConnectionGuard(0)
+        self._gate = gate or HandshakeGate(0)
+        self._handshaking = False  # counted in the gate
         self._max_backlog = max_backlog
         self._handshake_timeout = handshake_timeout
         self._slot: str | None = None
@@ -77,10 +73,13 @@ class QuicHostProtocol(QuicConnectionProtocol):
             return
         self._counted = True  # the connection's first packet: count it, or refuse it
         self._arrived = self._loop.time()
+        self._gate.enter()
+        self._handshaking = True
         self._slot = self._guard.acquire(str(addr[0]))
         if self._slot is None:
-            # Read the Initial (for its keys) but answer only with CONNECTION_CLOSE, so
-            # the client's handshake fails instead of completing.
+            # (The server refuses over-cap sources before a connection exists; this is a
+            # fallback.) Read the Initial (for its keys) but answer only with
+            # CONNECTION_CLOSE, so the client's handshake fails instead of completing.
             raw = data.encode() if isinstance(data, str) else data
             self._quic.receive_datagram(raw, addr, now=self._loop.time())
             self._refuse("too many connections from your address")
@@ -104,9 +103,15 @@ class QuicHostProtocol(QuicConnectionProtocol):
                 self._stream = event.stream_id
                 if self._deadline is not None:
                     self._deadline.cancel()  # the host loop's own timeout takes over
+                self._handshake_over()
                 address = self._quic._network_paths[0].addr if self._quic._network_paths else None
                 self.peer = f"quic {address[0]}:{address[1]}" if address else "quic ?"
-                self._conn = self._host.open(self, self._loop.time() - self._arrived)
+                self._conn = self._host.open(
+                    self,
+                    self._loop.time() - self._arrived,
+                    binding=quic_channel_binding(self._quic),
+                    source=self._slot,
+                )
             if event.stream_id != self._stream:
                 return  # one stream per connection; others are ignored
             if event.data:
@@ -114,12 +119,21 @@ class QuicHostProtocol(QuicConnectionProtocol):
             if event.end_stream:
                 self._end("disconnected")
         elif isinstance(event, events.ConnectionTerminated):
-            self._end("connection lost")
+            # A joiner that closes with NO_ERROR left on purpose (``/quit`` whose ``bye``
+            # did not make it, a finished ``send``): a leave, as a TCP FIN is.
+            clean = event.error_code == QuicErrorCode.NO_ERROR
+            self._end("disconnected" if clean else "connection lost")
+            self._handshake_over()
             if self._deadline is not None:
                 self._deadline.cancel()
             if self._slot is not None:
                 self._guard.release(self._slot)
                 self._slot = None
+
+    def _handshake_over(self) -> None:
+        if self._handshaking:
+            self._handshaking = False
+            self._gate.leave()
 
     def _end(self, reason: str) -> None:
         if not self._ended and self._stream is not None:
@@ -156,10 +170,17 @@ async def serve_quic(
     bind: str | None,
     port: int,
     guard: ConnectionGuard | None = None,
-) -> QuicServer:
-    """Listen for QUIC connections on UDP ``port``; each one joins ``host_loop``."""
+    *,
+    max_handshakes: int | None = None,
+    retry: bool = True,
+) -> GuardedQuicServer:
+    """Listen for QUIC connections on UDP ``port``; each one joins ``host_loop``.
+
+    Sources are validated by Retry first (``retry=False`` only for measuring what that
+    costs); ``max_handshakes`` caps connections not yet carrying a hop session."""
     config = host_loop.core.config
     shared = guard or ConnectionGuard(0)
+    gate = HandshakeGate() if max_handshakes is None else HandshakeGate(max_handshakes)
     configuration = QuicConfiguration(
         is_client=False, alpn_protocols=[ALPN], idle_timeout=IDLE_TIMEOUT
     )
@@ -170,141 +191,10 @@ async def serve_quic(
             *args,
             host_loop=host_loop,
             guard=shared,
+            gate=gate,
             max_backlog=config.max_backlog,
             handshake_timeout=config.handshake_timeout,
             **kwargs,
         )
 
-    return await serve(
-        bind or "::", port, configuration=configuration, create_protocol=create_protocol
-    )
-
-
-class QuicClient:
-    """A client QUIC connection with one stream and a keepalive."""
-
-    def __init__(self, protocol: QuicConnectionProtocol, transport: asyncio.BaseTransport) -> None:
-        self.protocol = protocol
-        self._transport = transport
-        self._keepalive: asyncio.Task[None] | None = None
-
-    def cert_hash(self) -> bytes:
-        certificate = self.protocol._quic.tls._peer_certificate
-        if certificate is None:
-            raise HostUnreachable("the host presented no certificate")
-        return hashlib.sha256(certificate.public_bytes(Encoding.DER)).digest()
-
-    def closed_reason(self) -> str | None:
-        """Why the host closed the QUIC connection, if it did (a reason it gave)."""
-        event = self.protocol._quic._close_event
-        return (event.reason_phrase or "closed") if event is not None else None
-
-    def start_keepalive(self, on_dead: Callable[[], Awaitable[None]]) -> None:
-        self._keepalive = asyncio.create_task(self._ping_forever(on_dead))
-
-    async def _ping_forever(self, on_dead: Callable[[], Awaitable[None]]) -> None:
-        while True:
-            await asyncio.sleep(KEEPALIVE)
-            try:
-                await asyncio.wait_for(self.protocol.ping(), KEEPALIVE)
-            except (ConnectionError, TimeoutError):
-                await on_dead()
-                return
-
-    async def close(self) -> None:
-        if self._keepalive is not None and self._keepalive is not asyncio.current_task():
-            self._keepalive.cancel()  # (unless the keepalive itself found the host dead)
-        # aioquic fails its connect and ping waiters on close even when nobody awaits them
-        # any more (a ping is shielded, so timing out leaves it behind): consume those
-        # failures, or asyncio reports "Future exception was never retrieved".
-        waiters = [self.protocol._connected_waiter, *self.protocol._ping_waiters.values()]
-        for waiter in waiters:
-            if waiter is not None:
-                waiter.add_done_callback(lambda done: done.cancelled() or done.exception())
-        self.protocol.close()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.protocol.wait_closed(), 1.0)
-        self._transport.close()
-
-
-async def open_quic(
-    host: str, port: int, timeout: float = 10.0, sock: socket.socket | None = None
-) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, QuicClient]:
-    """Connect over QUIC; return the stream pair for the hop session and the client."""
-    loop = asyncio.get_running_loop()
-    configuration = QuicConfiguration(
-        is_client=True,
-        alpn_protocols=[ALPN],
-        verify_mode=ssl.CERT_NONE,
-        idle_timeout=IDLE_TIMEOUT,
-        server_name="severus",
-    )
-    try:
-        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
-    except OSError as error:
-        raise HostUnreachable(f"cannot resolve {host}: {error.strerror or error}") from None
-    family, _, _, _, address = infos[0]
-    if sock is None:
-        sock = socket.socket(family, socket.SOCK_DGRAM)
-        sock.bind(("::", 0, 0, 0) if family == socket.AF_INET6 else ("0.0.0.0", 0))
-    connection = QuicConnection(configuration=configuration)
-    transport, protocol = await loop.create_datagram_endpoint(
-        lambda: QuicConnectionProtocol(connection), sock=sock
-    )
-    quic_protocol = protocol
-    client = QuicClient(quic_protocol, transport)
-    # aioquic notes a finished handshake only if someone already waits for it: start
-    # waiting first. (On asyncio the waiter always came first; uvloop can handle the
-    # host's answer before a task created in the same turn has started.)
-    connected = asyncio.ensure_future(quic_protocol.wait_connected())
-    try:
-        await asyncio.sleep(0)  # the wait starts (it was scheduled first)
-        quic_protocol.connect(address)
-        await asyncio.wait_for(connected, timeout)
-        reader, writer = await quic_protocol.create_stream()
-    except (TimeoutError, ConnectionError, OSError) as error:
-        connected.cancel()
-        await client.close()
-        what = "did not answer" if isinstance(error, TimeoutError) else "refused QUIC"
-        raise HostUnreachable(f"{host}:{port} {what} (QUIC, {timeout:g} s)") from None
-    except BaseException:
-        connected.cancel()
-        await client.close()
-        raise
-    return reader, writer, client
-
-
-async def hop_over_quic(
-    reader: asyncio.StreamReader,
-    writer: asyncio.StreamWriter,
-    client: QuicClient,
-    static_private: bytes,
-    verify: Verify,
-    timeout: float,
-    path: str,
-    psk: bytes | None,
-) -> ClientLink:
-    """Run the hop session on a fresh QUIC connection; close it if that fails."""
-    try:
-        link = await ClientLink.handshake(
-            reader,
-            writer,
-            client.cert_hash(),
-            static_private,
-            verify,
-            timeout,
-            on_close=client.close,
-            path=path,
-            psk=psk,
-        )
-    except JoinSecretRefused:
-        reason = client.closed_reason()  # closed at the QUIC level: not the secret
-        await client.close()
-        if reason is not None:
-            raise HostUnreachable(f"the host closed the connection: {reason}") from None
-        raise
-    except BaseException:
-        await client.close()
-        raise
-    client.start_keepalive(link.close)
-    return link
+    return await listen(bind or "::", port, configuration, create_protocol, shared, gate, retry)

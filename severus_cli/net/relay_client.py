@@ -22,9 +22,9 @@ from severus_cli.errors import (
     RemoteProtocolError,
     SeverusError,
 )
-from severus_cli.net.tls import client_context, peer_cert_hash
+from severus_cli.net.tls import channel_binding, client_context, peer_cert_hash
 
-RELAY_ALPN = "severus-relay/2"
+RELAY_ALPN = "severus-relay/3"
 READ_CHUNK = 65536
 
 
@@ -73,8 +73,11 @@ class RelayChannel:
                     host, port, ssl=relay_client_context(), server_hostname=""
                 )
                 try:
+                    ssl_object = writer.get_extra_info("ssl_object")
                     link = RelayLink(
-                        static_private, peer_cert_hash(writer.get_extra_info("ssl_object"))
+                        static_private,
+                        peer_cert_hash(ssl_object),
+                        binding=channel_binding(ssl_object),
                     )
                     writer.write(link.data_to_send())
                     while not link.established:
@@ -128,9 +131,10 @@ class RelayChannel:
 
 async def start_relayed_tls(
     channel: RelayChannel, host_key: bytes
-) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bytes]:
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bytes, bytes]:
     """Dial ``host_key`` through the relay and run TLS with the host inside the pipe;
-    return the streams and the host certificate's hash, as :func:`open_tcp` does."""
+    return the streams, the host certificate's hash and the channel binding, as
+    :func:`open_tcp` does."""
     channel.send(Dial(host_key))
     while True:
         packet = await channel.receive()
@@ -143,8 +147,10 @@ async def start_relayed_tls(
     writer = channel.writer
     try:
         await writer.start_tls(client_context(), server_hostname="")
-        cert_hash = peer_cert_hash(writer.get_extra_info("ssl_object"))
+        ssl_object = writer.get_extra_info("ssl_object")
+        cert_hash = peer_cert_hash(ssl_object)
+        binding = channel_binding(ssl_object)
     except (ssl.SSLError, OSError) as error:
         writer.close()
         raise HostUnreachable(f"TLS with the host through the relay failed: {error}") from None
-    return channel.reader, writer, cert_hash
+    return channel.reader, writer, cert_hash, binding

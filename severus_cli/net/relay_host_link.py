@@ -15,11 +15,12 @@ import asyncio
 import ssl
 from typing import cast
 
+from severus_cli.core.registrations import RELAYED
 from severus_cli.core.relay_link import RelayLink
 from severus_cli.core.relay_packets import Accept, RelayError, Spliced
 from severus_cli.errors import SeverusError
 from severus_cli.net.host_loop import HostLoop
-from severus_cli.net.tls import peer_cert_hash
+from severus_cli.net.tls import channel_binding, peer_cert_hash
 from severus_cli.net.tls_bio import TlsConnection
 
 MAX_BACKLOG = 1 << 20  # unsent bytes before a participant that stopped reading is cut off
@@ -55,11 +56,13 @@ class RelayedHostConnection(asyncio.Protocol):
         transport = cast(asyncio.Transport, transport)
         self._transport = transport
         try:
-            cert_hash = peer_cert_hash(transport.get_extra_info("ssl_object"))
+            ssl_object = transport.get_extra_info("ssl_object")
+            cert_hash = peer_cert_hash(ssl_object)
+            binding = channel_binding(ssl_object)
         except ssl.SSLError:
             transport.abort()
             return
-        self._link = RelayLink(self._static, cert_hash)
+        self._link = RelayLink(self._static, cert_hash, binding=binding)
         transport.write(self._link.data_to_send())
         asyncio.get_running_loop().call_later(self._timeout, self._deadline)
 
@@ -92,7 +95,8 @@ class RelayedHostConnection(asyncio.Protocol):
                 return
 
     def _opened(self) -> None:
-        self._conn = self._host.open(self)
+        binding = self._tls.binding if self._tls is not None else b""
+        self._conn = self._host.open(self, binding=binding, source=RELAYED)
         if not self.done.done():
             self.done.set_result(None)
 

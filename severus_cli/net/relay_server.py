@@ -98,8 +98,8 @@ class RelayServer:
         self._conns[ident] = conn
         return ident
 
-    def new_session(self) -> HopSession:
-        return HopSession(Role.RESPONDER, self._static, self._cert_hash)
+    def new_session(self, binding: bytes) -> HopSession:
+        return HopSession(Role.RESPONDER, self._static, self._cert_hash, binding=binding)
 
     def authenticated(self, ident: int, key: bytes) -> None:
         self.apply(self.core.authenticated(ident, key, asyncio.get_running_loop().time()))
@@ -186,7 +186,8 @@ class RelayConnection(asyncio.Protocol):
         )
 
     def _tls_ready(self) -> None:
-        self._session = self._server.new_session()
+        binding = self._tls.binding if self._tls is not None else b""
+        self._session = self._server.new_session(binding)
 
     def data_received(self, data: bytes) -> None:
         if self._tls is not None and not self._gone:

@@ -75,7 +75,13 @@ class TcpHostProtocol(asyncio.Protocol):
             self._timer.cancel()
             self._timer = None
         # The TLS time counts against the same deadline as the Noise handshake and hello.
-        self._conn = self._host.open(self, waited=time.monotonic() - self._accepted)
+        binding = self._tls.binding if self._tls is not None else b""
+        self._conn = self._host.open(
+            self,
+            waited=time.monotonic() - self._accepted,
+            binding=binding,
+            source=self._slot or "",
+        )
 
     def _plaintext(self, data: bytes) -> None:
         if self._conn and not self._gone:

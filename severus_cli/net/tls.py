@@ -11,7 +11,7 @@ import hashlib
 import ssl
 from pathlib import Path
 
-ALPN = "severus/2"
+ALPN = "severus/3"
 
 
 def server_context(cert_file: Path, key_file: Path) -> ssl.SSLContext:
@@ -30,6 +30,19 @@ def client_context() -> ssl.SSLContext:
     context.verify_mode = ssl.CERT_NONE
     context.set_alpn_protocols([ALPN])
     return context
+
+
+def channel_binding(ssl_object: ssl.SSLObject | ssl.SSLSocket | None) -> bytes:
+    """The TLS connection's channel binding: the verify_data of the server's Finished
+    message, which OpenSSL reports as ``tls-unique`` on both sides under TLS 1.3.
+
+    It differs for every TLS connection, so a Noise handshake bound to it cannot be
+    relayed into another TLS connection, not even by someone holding the TLS key.
+    """
+    value = ssl_object.get_channel_binding("tls-unique") if ssl_object is not None else None
+    if not value:
+        raise ssl.SSLError("the TLS connection offers no channel binding")
+    return value
 
 
 def peer_cert_hash(ssl_object: ssl.SSLObject | ssl.SSLSocket | None) -> bytes:

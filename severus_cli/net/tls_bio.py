@@ -106,6 +106,13 @@ class TlsConnection:
     def ready(self) -> bool:
         return self._ready
 
+    @property
+    def binding(self) -> bytes:
+        """The channel binding of this TLS connection, once it is ready."""
+        from severus_cli.net.tls import channel_binding
+
+        return channel_binding(self._ssl)
+
     def data_received(self, data: bytes) -> None:
         """Ciphertext from the network."""
         self._in.write(data)

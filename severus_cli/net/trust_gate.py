@@ -1,7 +1,8 @@
 """Trust on first use, applied while connecting: pin, refuse, or ask.
 
-:func:`make_verifier` returns the callback :meth:`ClientLink.handshake` calls with the
-host's static key and certificate hash, before the client reveals its own identity.
+:func:`make_verifier` returns what :meth:`ClientLink.handshake` consults: the TLS
+certificate before any Noise message (the first depends on the join secret), then the
+host's static key, before the client reveals its own identity.
 """
 
 from __future__ import annotations
@@ -11,9 +12,21 @@ from pathlib import Path
 
 from severus_cli.core import known_hosts
 from severus_cli.core.identity_format import digest_fingerprint, fingerprint
-from severus_cli.core.trust import TrustVerdict, changed_key_message, judge, new_host_message
+from severus_cli.core.trust import (
+    TrustVerdict,
+    changed_certificate_message,
+    changed_key_message,
+    judge,
+    new_host_message,
+)
 from severus_cli.errors import ChangedHostKeyError, TrustError, UnknownHostError
 from severus_cli.net.client_link import Verify
+
+
+class WrongCertificate(TrustError):
+    """The server at one address is not the host the ticket names (another certificate):
+    that address failed, before any Noise message; another listed address may still be
+    the host."""
 
 
 class NewHostPending(UnknownHostError):
@@ -33,10 +46,14 @@ class HostPolicy:
     config_dir: Path
     host: str
     accept_new: bool = False
-    expected: str | None = None  # --fingerprint: the key (or certificate) fingerprint
+    expected: str | None = (
+        None  # --fingerprint: the identity key fingerprint (never the certificate)
+    )
     remember: bool = True  # False for tickets: the ticket itself is the pin
     notices: list[str] = field(default_factory=list)
     secret: bytes | None = None  # the host's join secret (from its ticket or --secret)
+    cert: str | None = None  # the certificate fingerprint a ticket names
+    ticket: str | None = None  # the ticket joined with, for /ticket to show again
 
     @property
     def label(self) -> str:
@@ -44,31 +61,100 @@ class HostPolicy:
         return self.host if self.remember else f"key {self.expected}"
 
 
-def make_verifier(policy: HostPolicy) -> Verify:
-    def verify(key: bytes, cert_hash: bytes) -> None:
-        check_host(policy, fingerprint(key), digest_fingerprint(cert_hash))
+@dataclass
+class PolicyVerifier:
+    """A :class:`HostPolicy` applied at the two points of the handshake."""
 
-    return verify
+    policy: HostPolicy
+
+    @property
+    def secret(self) -> bytes | None:
+        return self.policy.secret
+
+    def certificate(self, cert_hash: bytes) -> None:
+        check_certificate(self.policy, digest_fingerprint(cert_hash))
+
+    def identity(self, key: bytes, cert_hash: bytes) -> None:
+        check_host(self.policy, fingerprint(key), digest_fingerprint(cert_hash))
+
+
+def changed_ticket_key_message(named_fp: str, presented_fp: str) -> str:
+    """The loud warning for a host whose identity is not the one its ticket names: a
+    ticket is its own pin, so there is no pin to remove; only a new ticket helps."""
+    headline = "@@@ WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED! @@@"
+    bar = "@" * len(headline)
+    return "\n".join(
+        [
+            bar,
+            headline,
+            bar,
+            "IT IS POSSIBLE THAT SOMEONE IS DOING SOMETHING NASTY!",
+            "Someone could be eavesdropping on you right now (man-in-the-middle attack)!",
+            "It is also possible that the host simply made a new identity.",
+            "The ticket names the identity fingerprint:",
+            f"    {named_fp}",
+            "The host presented this identity fingerprint instead:",
+            f"    {presented_fp}",
+            "Nothing about you was sent and the connection was refused.",
+            "Ask the host for a new ticket (`severus fingerprint` on the host shows its key).",
+        ]
+    )
+
+
+def make_verifier(policy: HostPolicy) -> Verify:
+    return PolicyVerifier(policy)
+
+
+def check_certificate(policy: HostPolicy, cert_fp: str) -> None:
+    """Refuse a certificate that cannot be the host's, before any Noise message.
+
+    A ticket names the certificate, so any other one is refused. For a pinned host with
+    a join secret, the first Noise message depends on the secret, so it goes only to the
+    pinned certificate. Without a secret that message is an ephemeral key alone, and a
+    host that made itself a new certificate is recognised by its identity key instead
+    (``check_host``).
+    """
+    if policy.cert is not None and policy.cert != cert_fp:
+        raise WrongCertificate(
+            f"the host presented TLS certificate {cert_fp}, not the {policy.cert} its "
+            "ticket names; refusing to connect. Ask the host for a new ticket."
+        )
+    if policy.secret is None or not policy.remember:
+        return
+    entry = known_hosts.KnownHosts.load(policy.config_dir).get(policy.host)
+    if entry is not None and entry.cert is not None and entry.cert != cert_fp:
+        raise ChangedHostKeyError(changed_certificate_message(policy.host, entry.cert, cert_fp))
 
 
 def check_host(policy: HostPolicy, key_fp: str, cert_fp: str) -> None:
     """Accept (and pin) the presented identity, or raise a TrustError."""
     now = known_hosts.utc_now_iso()
-    if policy.expected is not None and policy.expected not in (key_fp, cert_fp):
-        raise TrustError(
-            f"{policy.host} presented identity {key_fp}, not the expected "
-            f"{policy.expected}; refusing to connect"
-        )
     if not policy.remember:
         if policy.expected is None:
             raise TrustError("nothing to check the host against")
+        if policy.expected != key_fp:
+            raise ChangedHostKeyError(changed_ticket_key_message(policy.expected, key_fp))
         return
     store = known_hosts.KnownHosts.load(policy.config_dir)
     entry = store.get(policy.host)
     verdict = judge(entry, key_fp, cert_fp)
-    if verdict is TrustVerdict.CHANGED:
-        assert entry is not None
+    if verdict is TrustVerdict.CHANGED:  # before --fingerprint: a pin's change is told loudly,
+        assert entry is not None  # also to whoever pinned it by answering "yes" this run
         raise ChangedHostKeyError(changed_key_message(policy.host, entry, key_fp, store.path))
+    if policy.expected is not None and policy.expected == cert_fp != key_fp:
+        # The certificate proves nothing about the identity: whoever holds the host's
+        # tls.key presents the same certificate and runs Noise with a key of its own.
+        raise TrustError(
+            f"--fingerprint {cert_fp} is {policy.host}'s TLS certificate, which anyone "
+            "holding its tls.key can present; give its identity fingerprint instead "
+            f"(`severus fingerprint` on the host). It presented identity {key_fp}; "
+            "refusing to connect"
+        )
+    if policy.expected is not None and policy.expected != key_fp:
+        raise TrustError(
+            f"{policy.host} presented identity {key_fp}, not the expected "
+            f"{policy.expected}; refusing to connect"
+        )
     if verdict is TrustVerdict.NEW:
         if policy.accept_new or policy.expected is not None:
             known_hosts.pin(policy.config_dir, policy.host, key_fp, cert_fp, now)

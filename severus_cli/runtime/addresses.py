@@ -7,6 +7,9 @@ import fcntl
 import ipaddress
 import socket
 import struct
+from dataclasses import replace
+
+from severus_cli.core.ticket import Endpoint, Ticket
 
 _SIOCGIFADDR = 0x8915
 
@@ -50,3 +53,22 @@ def reachable_addresses(bind: str | None) -> list[str]:
 
 def join_address(address: str, port: int) -> str:
     return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+
+
+def with_external(ticket: Ticket, transport: str, external: str, port: int) -> Ticket:
+    """``ticket`` with the router's mapped address first: friends out on the internet,
+    who need it, are who tickets are mostly for; one on the LAN loses only the stagger."""
+    first = Endpoint(transport, external, port)
+    rest = tuple(e for e in ticket.endpoints if e != first)
+    return replace(ticket, endpoints=(first, *rest))
+
+
+def worth_mapping(bind: str | None) -> bool:
+    """False for a host bound to loopback: a router cannot forward to it."""
+    if bind in (None, "", "0.0.0.0", "::"):
+        return True
+    assert bind is not None
+    try:
+        return not ipaddress.ip_address(bind.strip("[]")).is_loopback
+    except ValueError:
+        return bind != "localhost"

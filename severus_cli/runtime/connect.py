@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from severus_cli.core.identity import Identity
-from severus_cli.core.identity_format import fingerprint
+from severus_cli.core.identity_format import digest_fingerprint, fingerprint
 from severus_cli.core.routes import RelayRoute, relay_routes
-from severus_cli.core.session import join_psk
-from severus_cli.core.ticket import Endpoint, decode_ticket, looks_like_ticket
+from severus_cli.core.ticket import Endpoint, decode_ticket, encode_ticket, looks_like_ticket
 from severus_cli.core.trust import normalise_host
 from severus_cli.errors import (
     HostUnreachable,
@@ -20,10 +20,17 @@ from severus_cli.errors import (
     UnknownHostError,
     UsageError,
 )
-from severus_cli.net.client_link import ClientLink, open_tcp
-from severus_cli.net.trust_gate import HostPolicy, NewHostPending, make_verifier
+from severus_cli.net.client_link import ClientLink, PortClosed, open_tcp
+from severus_cli.net.trust_gate import (
+    HostPolicy,
+    NewHostPending,
+    WrongCertificate,
+    make_verifier,
+)
+from severus_cli.runtime.target_checks import refuse_cut_short_ticket, refuse_url
 
 AskTrust = Callable[[NewHostPending], Awaitable[bool]]
+_T = TypeVar("_T")
 STAGGER = 0.25  # seconds between starting attempts on successive addresses (happy eyeballs)
 
 
@@ -58,7 +65,11 @@ def resolve_target(
             raise UsageError("--fingerprint does not match the host key in the ticket")
         policy = HostPolicy(config_dir, "ticket", expected=key_fp, remember=False)
         policy.secret = ticket.secret
+        policy.cert = digest_fingerprint(ticket.cert_hash)
+        policy.ticket = encode_ticket(ticket)
         return endpoints, policy
+    refuse_url(target)
+    refuse_cut_short_ticket(target)
     key, host, port = split_host(target)
     endpoint = Endpoint(_wire(mode or "direct"), host, port)
     return [endpoint], HostPolicy(config_dir, key, accept_new, expected)
@@ -76,25 +87,46 @@ async def open_link(
         from severus_cli.runtime.traverse import open_via_relay
 
         return await open_via_relay(identity, endpoint, policy, timeout)
-    psk = join_psk(policy.secret) if policy.secret is not None else None
     if endpoint.transport == "quic":
         from severus_cli.net.quic import hop_over_quic, open_quic
 
-        reader, writer, client = await open_quic(endpoint.host, endpoint.port, timeout)
+        opening = open_quic(endpoint.host, endpoint.port, timeout)
+        reader, writer, client = await _hinted(opening, policy)
         verify = make_verifier(policy)
         private = identity.static_private
-        return await hop_over_quic(reader, writer, client, private, verify, timeout, "quic", psk)
-    reader, writer, cert_hash = await open_tcp(endpoint.host, endpoint.port, timeout)
+        return await hop_over_quic(reader, writer, client, private, verify, timeout, "quic")
+    opened = await _hinted(open_tcp(endpoint.host, endpoint.port, timeout), policy)
+    reader, writer, cert_hash, binding = opened
+    verify = make_verifier(policy)
+    private = identity.static_private
     return await ClientLink.handshake(
-        reader, writer, cert_hash, identity.static_private, make_verifier(policy), timeout, psk=psk
+        reader, writer, cert_hash, private, verify, timeout, binding=binding
     )
+
+
+async def _hinted(opening: Awaitable[_T], policy: HostPolicy) -> _T:
+    """``opening``, whose "nothing listens there" names the other transport as the
+    likely cause: a typed HOST:PORT gives no transport, a ticket does (no hint)."""
+    try:
+        return await opening
+    except PortClosed as error:
+        if not policy.remember:
+            raise
+        if error.transport == "tcp":
+            hint = "if the host runs in QUIC mode, add --mode quic"
+        else:
+            hint = "if the host runs in direct (TCP) mode, leave out --mode quic"
+        message = f"{error.message}; {hint} (or join with its ticket)"
+        raise PortClosed(message, error.transport) from None
 
 
 async def race(
     identity: Identity, endpoints: Sequence[Endpoint], policy: HostPolicy, timeout: float
 ) -> ClientLink:
     """Try every address, each a little after the one before; the first to finish the
-    handshake wins and the others are dropped. A trust failure ends the race at once."""
+    handshake wins and the others are dropped. A trust failure ends the race at once,
+    except another certificate than the ticket's at one address: that address is not
+    the host (nothing was sent to it), and another may be."""
     if len(endpoints) == 1:
         return await open_link(identity, endpoints[0], policy, timeout)
 
@@ -105,6 +137,7 @@ async def race(
     tasks = [asyncio.create_task(attempt(i, e)) for i, e in enumerate(endpoints)]
     failures: list[str] = []
     refused: RejectedError | None = None
+    wrong: WrongCertificate | None = None
     winner: ClientLink | None = None
     deadline = timeout + STAGGER * len(endpoints)  # one deadline for the whole race
     try:
@@ -113,6 +146,8 @@ async def race(
                 try:
                     winner = await next_done
                     return winner
+                except WrongCertificate as error:  # not the host at that address
+                    wrong = error
                 except TrustError:
                     raise
                 except RejectedError as error:  # it answered, but will not have us
@@ -129,6 +164,8 @@ async def race(
                 await result.close()  # a slower address finished too: drop it
     if refused is not None:
         raise refused
+    if wrong is not None:
+        raise wrong
     raise HostUnreachable("no address answered: " + "; ".join(failures))
 
 

@@ -10,12 +10,23 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from severus_cli.core.client import ClientCore
-from severus_cli.core.events import DirectMessage, HostStats, Notice, UiEvent
+from severus_cli.core.events import DirectMessage, HostStats, Notice, Renamed, UiEvent
 from severus_cli.net.participant import CoreAction
+from severus_cli.runtime.ticket_notes import ticket_notices
 from severus_cli.ui import input as cmd
 
 if TYPE_CHECKING:
     from severus_cli.runtime.moderator import Moderator
+
+
+def accept_key(core: ClientCore, nick: str, now: float) -> list[UiEvent]:
+    """/accept: trust ``nick``'s changed key from now on. Only the user decides this,
+    after comparing /verify codes, so it is a command and never a core reaction."""
+    key = core.roster.key_of(nick)
+    if key is None:
+        return [Notice(now, f"nobody is called {nick}", "error")]
+    accepted, text = core.peers.accept(core.roster.name_of(nick), key)
+    return [Notice(now, text, "info" if accepted else "warn")]
 
 
 class Participant(Protocol):
@@ -38,7 +49,10 @@ class ChatController:
         clock: Callable[[], float] | None = None,
         moderator: Moderator | None = None,
         path: Callable[[], str] | None = None,
+        ticket: str | None = None,
     ) -> None:
+        """``ticket``: the host's own, in its chat; a joiner's, the one it joined with
+        (None when it joined by address)."""
         import time
 
         self.view = view
@@ -47,6 +61,7 @@ class ChatController:
         self._stats = stats
         self._moderator = moderator  # only the host's own chat has one
         self._path = path  # a joiner's: how it reaches the host (direct, punched, relayed)
+        self._ticket = ticket
         self._clock = clock or time.time
 
     def show(self, events: list[UiEvent]) -> None:
@@ -54,6 +69,8 @@ class ChatController:
         for event in events:
             if isinstance(event, DirectMessage) and not event.own:
                 self.reply_to = event.peer
+            elif isinstance(event, Renamed) and self.reply_to == event.old:
+                self.reply_to = event.new  # /reply follows the person, not the name
             self.view.show_event(event)
 
     def _notice(self, text: str, level: str = "info") -> None:
@@ -69,6 +86,8 @@ class ChatController:
                     self._notice(text)
             case cmd.Clear():
                 self.view.clear()
+            case cmd.ShowTicket():
+                self.show(ticket_notices(self._ticket, self._stats is not None, self._clock()))
             case None:
                 pass
             case _:
@@ -101,6 +120,10 @@ class ChatController:
                 do(lambda core, now: core.whois(nick, now))
             case cmd.Verify(nick=nick):
                 do(lambda core, now: core.verify(nick, now))
+            case cmd.Rename(nick=nick):
+                do(lambda core, now: core.rename(nick, now))
+            case cmd.Accept(nick=nick):
+                do(lambda core, now: accept_key(core, nick, now))
             case cmd.Ping():
                 do(lambda core, now: core.ping(now))
             case cmd.Stats():
@@ -120,7 +143,10 @@ class ChatController:
                     self._notice(text)
             case cmd.Clear():
                 self.view.clear()
-            case cmd.Quit():
+            case cmd.ShowTicket():
+                self.show(ticket_notices(self._ticket, self._stats is not None, self._clock()))
+            case cmd.Quit(reason=reason):
+                participant.core.quit_reason = reason  # said in the goodbye on closing
                 return False
             case cmd.UnknownCommand(message=message) | cmd.BadCommand(message=message):
                 self._notice(message, "error")

@@ -5,6 +5,10 @@ has to accept anything), re-learns its public UDP endpoint by STUN from the QUIC
 socket every 15 s (which also keeps that NAT mapping alive) and reports changes. It
 punches towards participants the relay announces, and opens a data connection for
 each relayed participant. Lost relay: reconnect with backoff; the chat goes on.
+
+What it shows in the host's chat is only a change of state (registered, lost or
+unreachable, registered again): retries and punches happen every few seconds and
+would bury what people say.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from severus_cli.core.identity import Identity
 from severus_cli.core.identity_format import fingerprint
-from severus_cli.core.ratelimit import TokenBucket
+from severus_cli.core.punch import PunchPolicy
 from severus_cli.core.relay_link import parse_hostport
 from severus_cli.core.relay_packets import (
     Address,
@@ -37,6 +41,7 @@ from severus_cli.net.relay_client import RelayChannel, relay_client_context
 from severus_cli.net.relay_host_link import RelayedHostConnection
 from severus_cli.net.tls import server_context
 from severus_cli.net.udp_nat import NatSocket
+from severus_cli.runtime.retry_notes import plain_reason
 
 if TYPE_CHECKING:
     from severus_cli.runtime.host_runner import HostOptions, Listener
@@ -66,10 +71,13 @@ class RelayAgent:
         self._nat = nat
         self._log = log
         self._timeout = handshake_timeout
-        self._punches = TokenBucket(10.0, 2.0, 0.0)
+        self._punches = PunchPolicy()
         self._opening = 0
         self.public_udp: Address | None = None
         self.registered = False
+        self._shown: str | None = None  # the state last shown: "registered" or "down"
+        self._ever = False  # registered at least once, so the next time is "again"
+        self._last_error = ""  # the relay's last refusal shown, not to repeat it
 
     async def run(self) -> None:
         """Stay registered until cancelled."""
@@ -79,13 +87,13 @@ class RelayAgent:
             try:
                 channel = await RelayChannel.open(host, port, self._identity.static_private)
             except SeverusError as error:
-                self._log(f"relay: {error.message}; retrying in {delay:.0f} s")
+                self._down(error)
             else:
                 delay = 1.0
                 try:
                     await self._serve(channel)
                 except SeverusError as error:
-                    self._log(f"relay: {error.message}; reconnecting")
+                    self._down(error)
                 finally:
                     self.registered = False
                     await channel.close()
@@ -101,20 +109,38 @@ class RelayAgent:
                 packet = await channel.receive()
                 if isinstance(packet, Registered) and not self.registered:
                     self.registered = True
-                    where = format_address(packet.udp) if packet.udp else "none (no UDP)"
-                    self._log(
-                        f"relay: registered with {format_address(self._relay)}, public UDP {where}"
-                    )
+                    self._up(packet)
                 elif isinstance(packet, PunchTo):
                     self._punch(packet)
                 elif isinstance(packet, Open):
                     self._open(packet)
-                elif isinstance(packet, RelayError):
+                elif isinstance(packet, RelayError) and packet.msg != self._last_error:
+                    self._last_error = packet.msg  # refused again at every retry: once
                     self._log(f"relay: {packet.msg}")
         finally:
             refresher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await refresher
+
+    def _up(self, packet: Registered) -> None:
+        where = format_address(packet.udp) if packet.udp else "none (no UDP)"
+        again = " again" if self._ever else ""
+        self._ever = True
+        self._shown = "registered"
+        self._last_error = ""
+        self._log(
+            f"relay: registered{again} with {format_address(self._relay)}, public UDP {where}"
+        )
+
+    def _down(self, error: SeverusError) -> None:
+        """The first failure after being registered (or at start) is shown; the retries
+        that follow are not, until the relay takes us again."""
+        if self._shown == "down":
+            return
+        relay = format_address(self._relay)
+        what = "lost the relay" if self._shown == "registered" else "cannot reach the relay"
+        self._shown = "down"
+        self._log(f"relay: {what} {relay} ({plain_reason(error)}); retrying in the background")
 
     async def _discover(self) -> Address | None:
         """Our QUIC socket's public endpoint: from --stun, or the relay's own STUN."""
@@ -142,13 +168,9 @@ class RelayAgent:
 
     def _punch(self, packet: PunchTo) -> None:
         now = asyncio.get_running_loop().time()
-        if self._nat is None or not self._punches.take(now):
-            return
-        self._log(
-            f"relay: punching towards {fingerprint(packet.key)[:19]} at "
-            f"{format_address(packet.udp)}"
-        )
-        self._nat.punch(packet.udp)
+        if self._nat is None or not self._punches.allow(packet.udp, now):
+            return  # (a target or the host over its allowance: the relayed path remains)
+        self._nat.punch(packet.udp)  # not shown: a punch is routine, not a change of state
 
     def _open(self, packet: Open) -> None:
         if self._opening >= MAX_OPENING:

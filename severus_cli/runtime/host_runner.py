@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import math
 import os
 import signal
 import time
@@ -14,22 +15,25 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from severus_cli.core.client import ClientCore
-from severus_cli.core.events import HostStats
+from severus_cli.core.events import HostStats, Notice
 from severus_cli.core.host import HostConfig, HostCore
 from severus_cli.core.identity import Identity
 from severus_cli.core.ticket import Endpoint, Ticket
 from severus_cli.errors import TransportError
 from severus_cli.net.guard import ConnectionGuard
 from severus_cli.net.host_loop import HostLoop
-from severus_cli.net.participant import LocalParticipant
+from severus_cli.net.participant import PACING_TICK, EventSink, LocalParticipant
 from severus_cli.runtime.addresses import reachable_addresses
 from severus_cli.runtime.controller import ChatController, View
+from severus_cli.runtime.input_order import handle_lines
 from severus_cli.runtime.moderator import Moderator
+from severus_cli.runtime.sleep_watch import SleepWatch, resumed_notice
 
 if TYPE_CHECKING:
     from severus_cli.net.udp_nat import NatSocket
 
 TRACE_ENV = "SEVERUS_TRACE_PAYLOADS"
+HOST_TICK = 0.5  # seconds between the host's timeout checks
 
 
 @dataclass
@@ -185,30 +189,28 @@ async def run_host_chat(
     core: ClientCore,
     view: View,
     lines: AsyncIterator[str],
+    ticket: str | None = None,
 ) -> None:
-    """Chat as the host's participant until /quit or end of input."""
+    """Chat as the host's participant until /quit or end of input; ``ticket`` is the
+    one printed at start, shown again by /ticket."""
     started = time.time()
     meter = RateMeter(host_loop, time.time)
 
     def stats(now: float) -> HostStats:
         rate_in, rate_out = meter.rates()
         routing = host_loop.core
-        return HostStats(
-            now, routing.participant_count, routing.room_count, rate_in, rate_out, now - started
-        )
+        rooms = routing.room_count + 1  # the lobby too, as /rooms lists it
+        return HostStats(now, routing.participant_count, rooms, rate_in, rate_out, now - started)
 
-    controller = ChatController(view, stats, moderator=Moderator(host_loop))
+    controller = ChatController(view, stats, moderator=Moderator(host_loop), ticket=ticket)
+    keep_local_alive(core, host_loop.core.config.idle_timeout)
     participant = LocalParticipant(core, host_loop, identity.static_public, controller.show)
     controller.participant = participant
-    timers = asyncio.create_task(_timers(host_loop, meter))
-    pacing = asyncio.create_task(participant.run_timers())
+    timers = asyncio.create_task(_chat_timers(host_loop, meter, participant, controller.show))
     try:
-        async for line in lines:
-            if not controller.handle(line):
-                break
+        await handle_lines(controller, lines, in_order=getattr(view, "in_order", False))
     finally:
         timers.cancel()
-        pacing.cancel()
         host_loop.shutdown("the host has left")
         await asyncio.sleep(0.05)  # let the goodbyes reach the sockets
         listener.close()
@@ -216,13 +218,24 @@ async def run_host_chat(
             await timers
 
 
-async def serve_only(host_loop: HostLoop, listener: Listener) -> None:
-    """Relay for others until SIGINT/SIGTERM, with no participant of our own."""
+async def serve_only(
+    host_loop: HostLoop, listener: Listener, ready: Callable[[], None] = lambda: None
+) -> int:
+    """Relay for others until SIGINT/SIGTERM, with no participant of our own; return
+    the signal, so Ctrl-C can exit 130 as everywhere else. ``ready`` runs once the
+    signals are handled: what it prints tells a supervisor it may stop us cleanly."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    got: list[int] = []
+
+    def stop_on(signum: int) -> None:
+        got.append(signum)
+        stop.set()
+
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signum, stop.set)
+            loop.add_signal_handler(signum, stop_on, signum)
+    ready()
     timers = asyncio.create_task(_timers(host_loop, RateMeter(host_loop, time.time)))
     try:
         await stop.wait()
@@ -231,10 +244,45 @@ async def serve_only(host_loop: HostLoop, listener: Listener) -> None:
         host_loop.shutdown("the host is shutting down")
         await asyncio.sleep(0.05)
         listener.close()
+    return got[0]
 
 
 async def _timers(host_loop: HostLoop, meter: RateMeter) -> None:
     while True:
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(HOST_TICK)
         host_loop.tick()
         meter.sample()
+
+
+def keep_local_alive(core: ClientCore, idle_timeout: float) -> None:
+    """Make the host's own participant immune to its host's timeouts.
+
+    Its host runs in this very process, so it cannot "stop answering" while we run: a
+    long silence only means the whole process was stopped (a laptop lid, ``kill -STOP``),
+    and declaring the host dead then would strand the chat for good, as the local
+    attachment has nothing to reconnect. Its heartbeat, on the other hand, must come
+    often enough for the host's idle timeout, however short ``--idle-timeout`` is.
+    """
+    core.dead_after = math.inf
+    core.ping_interval = min(core.ping_interval, idle_timeout / 3)
+
+
+async def _chat_timers(
+    host_loop: HostLoop, meter: RateMeter, participant: LocalParticipant, show: EventSink
+) -> None:
+    """Drive the host's timeouts and its own participant's heartbeat and pacing from one
+    loop, participant first. After the process was stopped for longer than the idle
+    timeout, the participant's overdue heartbeat then reaches the host core (in-process,
+    synchronously) before the host checks who went quiet, so it is never timed out."""
+    watch = SleepWatch(time.time())
+    next_host_tick = time.monotonic() + HOST_TICK
+    while True:
+        await asyncio.sleep(PACING_TICK if participant.core.queued else HOST_TICK)
+        slept = watch.check(time.time())
+        participant.perform(lambda core, now: core.tick(now))
+        if slept is not None:
+            show([Notice(time.time(), resumed_notice(slept))])
+        if slept is not None or time.monotonic() >= next_host_tick:
+            next_host_tick = time.monotonic() + HOST_TICK
+            host_loop.tick()
+            meter.sample()

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 
 from severus_cli.core.client import ClientCore
 from severus_cli.core.events import Notice
@@ -20,13 +20,15 @@ from severus_cli.core.known_peers import KnownPeers
 from severus_cli.core.packets import LOBBY
 from severus_cli.core.routes import describe_path
 from severus_cli.core.ticket import Endpoint
-from severus_cli.errors import ConnectionLost, RejectedError, TransportError
+from severus_cli.errors import ConnectionLost, Interrupted, RejectedError, TransportError
 from severus_cli.net.client_link import ClientLink
 from severus_cli.net.participant import RemoteParticipant
 from severus_cli.net.trust_gate import HostPolicy
 from severus_cli.runtime.connect import AskTrust, connect
 from severus_cli.runtime.controller import ChatController
+from severus_cli.runtime.input_order import handle_lines
 from severus_cli.runtime.participant_factory import new_core
+from severus_cli.runtime.retry_notes import plain_reason, retry_line
 from severus_cli.ui.terminal import make_ui
 
 BACKOFF_FIRST = 1.0
@@ -59,7 +61,7 @@ async def run_join(
         rooms=lambda: current.core.rooms.values(),
         prompt=lambda: f"[{current.core.current_room}] {current.core.nick}> ",
     )
-    controller = ChatController(ui, path=lambda: describe_path(link.path))
+    controller = ChatController(ui, path=lambda: describe_path(link.path), ticket=policy.ticket)
     if peers.problem:
         policy.notices.append(f"known peers are not checked this time: {peers.problem}")
     for text in policy.notices:
@@ -70,8 +72,11 @@ async def run_join(
             participant = RemoteParticipant(current.core, link, controller.show)
             controller.participant = participant
             await participant.register()
+            peers.save()  # first-sight pins last even if this process is killed
             if typing is None:  # lines typed (or piped) early wait for the welcome
-                typing = asyncio.create_task(_read_input(controller, ui.read_lines()))
+                lines = ui.read_lines()
+                in_order = getattr(ui, "in_order", False)
+                typing = asyncio.create_task(handle_lines(controller, lines, in_order))
             if link.path != "direct":
                 controller.show([Notice(time.time(), f"connected over {describe_path(link.path)}")])
             session = asyncio.create_task(participant.run())
@@ -82,6 +87,8 @@ async def run_join(
                 with contextlib.suppress(asyncio.CancelledError):
                     await session
                 await participant.close()
+                if getattr(ui, "interrupted", False):  # Ctrl-C on an empty prompt
+                    raise Interrupted()
                 return
             controller.participant = None
             reason = participant.ended.reason if participant.ended else "connection lost"
@@ -93,7 +100,10 @@ async def run_join(
                 raise ConnectionLost(reason)
             link = await _reconnect(identity, endpoints, policy, controller, reason, typing)
             peers.save()
-            current.core = new_core(identity, nick, peers, _rooms_to_rejoin(current.core))
+            rooms = _rooms_to_rejoin(current.core)
+            before = current.core.snapshot()  # shown against who is there now
+            nick = current.core.nick  # after a /nick, come back under the new one
+            current.core = new_core(identity, nick, peers, rooms, before=before)
             controller.show([Notice(time.time(), "reconnected")])
     finally:
         if typing is not None:
@@ -128,22 +138,23 @@ async def _reconnect(
     reason: str,
     typing: asyncio.Task[None],
 ) -> ClientLink:
-    """Try again with exponential backoff until it works or the user quits."""
+    """Try again with exponential backoff until it works or the user quits. One line
+    per attempt, in plain words: the same raw error every few seconds buries the chat."""
     delay = BACKOFF_FIRST
+    last: str | None = None  # why the attempt before failed
     while True:
         wait = delay * random.uniform(0.8, 1.2)
-        controller.show([Notice(time.time(), f"reconnecting in {wait:.0f} s (/quit to stop)")])
+        if last is None:
+            controller.show([Notice(time.time(), f"reconnecting in {wait:.0f} s (/quit to stop)")])
+        else:
+            controller.show([Notice(time.time(), retry_line(last, wait), "warn")])
         done, _ = await asyncio.wait({typing}, timeout=wait)
+        if done and getattr(controller.view, "interrupted", False):
+            raise Interrupted()
         if done:
             raise ConnectionLost(f"gave up reconnecting: {reason}")
         try:
             return await connect(identity, endpoints, policy, ask=None, timeout=5.0)
         except TransportError as error:
-            controller.show([Notice(time.time(), f"still unreachable: {error.message}", "warn")])
+            last = plain_reason(error)
         delay = min(delay * 2, BACKOFF_MAX)
-
-
-async def _read_input(controller: ChatController, lines: AsyncIterator[str]) -> None:
-    async for line in lines:
-        if not controller.handle(line):
-            return

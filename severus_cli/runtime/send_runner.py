@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import os
 import sys
+import threading
 import time
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
-from typing import TextIO
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import IO, Any
 
-from severus_cli.core.client import ClientCore
+from severus_cli.core.client import SEAL_OVERHEAD, ClientCore
 from severus_cli.core.events import Notice, UiEvent
 from severus_cli.core.identity import Identity
+from severus_cli.core.known_peers import KnownPeers
+from severus_cli.core.packets import MAX_TEXT
+from severus_cli.core.peer_trust import send_refusal
 from severus_cli.core.ticket import Endpoint
-from severus_cli.errors import ConnectionLost, RejectedError
+from severus_cli.errors import ChangedPeerKeyError, ConnectionLost, RejectedError, UsageError
+from severus_cli.net.client_link import ClientLink
 from severus_cli.net.participant import RemoteParticipant
 from severus_cli.net.trust_gate import HostPolicy
 from severus_cli.runtime.connect import connect
@@ -30,23 +37,111 @@ class SendOptions:
     room: str | None = None
     whole: bool = False
     ack_timeout: float = 15.0
+    peers: dict[str, str] = field(default_factory=dict)  # --peer NICK=SHA256:...
 
 
-async def _lines(stream: TextIO, whole: bool) -> AsyncIterator[str]:
-    """Messages from ``stream`` as they arrive: one per line, or all of it as one."""
-    if whole:
-        data = await asyncio.to_thread(stream.read)
-        text = data.rstrip("\n")
-        if text:
-            yield text
-        return
+MAX_LINE_BYTES = 4 * MAX_TEXT + 4  # longer than any message can be: the rest is not kept
+
+
+@dataclass(frozen=True)
+class _Line:
+    """One message from stdin and where it was: ``text`` None when it was too long to keep."""
+
+    number: int
+    text: str | None
+
+
+async def _messages(stdin: IO[bytes], whole: bool) -> AsyncIterator[_Line]:
+    """Messages from ``stdin`` as they arrive: one per non-empty line, or all of it as one.
+
+    A daemon thread reads, so Ctrl-C ends ``send`` at once even while stdin is silent (a
+    worker thread blocked in ``readline`` would hold the interpreter at exit); a short
+    queue keeps it from reading ahead of the network, and no line is kept past
+    ``MAX_LINE_BYTES``, so a huge line costs no memory.
+    """
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[_Line | None] = asyncio.Queue(maxsize=64)
+
+    def put(item: _Line | None) -> bool:
+        try:
+            asyncio.run_coroutine_threadsafe(queue.put(item), loop).result()
+        except (RuntimeError, concurrent.futures.CancelledError):
+            return False  # the loop is gone: nobody reads any more
+        return True
+
+    threading.Thread(
+        target=_read_messages, args=(stdin, whole, put), name="stdin", daemon=True
+    ).start()
+    while (item := await queue.get()) is not None:
+        yield item
+
+
+def _chunks(stdin: IO[bytes]) -> Iterator[bytes]:
+    try:
+        fd = stdin.fileno()
+    except (AttributeError, OSError, ValueError):
+        fd = -1
     while True:
-        line = await asyncio.to_thread(stream.readline)
-        if not line:
+        try:
+            chunk = os.read(fd, 65536) if fd >= 0 else stdin.read(65536)
+        except OSError:
             return
-        line = line.rstrip("\r\n")
-        if line:
-            yield line
+        if not chunk:
+            return
+        yield chunk
+
+
+def _read_messages(stdin: IO[bytes], whole: bool, put: Callable[[_Line | None], bool]) -> None:
+    def message(number: int, raw: bytes, overlong: bool) -> bool:
+        if overlong:
+            return put(_Line(number, None))
+        text = raw.decode("utf-8", "replace").rstrip("\r\n" if whole else "\r")
+        return put(_Line(number, text)) if text else True
+
+    pending = b""
+    number = 0
+    overlong = False
+    for chunk in _chunks(stdin):
+        pending += chunk
+        if whole:
+            overlong = overlong or len(pending) > MAX_LINE_BYTES
+            pending = pending[: MAX_LINE_BYTES + 1]
+            continue
+        *lines, pending = pending.split(b"\n")
+        for raw in lines:
+            number += 1
+            if not message(number, raw, overlong):
+                return
+            overlong = False
+        if len(pending) > MAX_LINE_BYTES:
+            overlong, pending = True, b""
+    if whole or pending or overlong:
+        message(number + 1, pending, overlong)
+    put(None)
+
+
+def _too_long(core: ClientCore, line: _Line, whole: bool) -> str | None:
+    """Why ``line`` cannot be one message under the host's limits, or None if it can."""
+    name = "stdin" if whole else f"line {line.number}"
+    most = core.limits.max_data - SEAL_OVERHEAD
+    if line.text is None:
+        return f"{name} (over {MAX_LINE_BYTES:,} bytes)"
+    if len(line.text) > core.limits.max_text:
+        return f"{name} ({len(line.text):,} characters)"
+    size = len(line.text.encode("utf-8", "surrogatepass"))
+    if size > most:
+        return f"{name} ({size:,} bytes of UTF-8, over {most:,})"
+    return None
+
+
+def _refusal(core: ClientCore, refused: list[str], whole: bool) -> UsageError:
+    limit = f"a message is at most {core.limits.max_text:,} characters"
+    if whole:
+        return UsageError(f"nothing was sent, over the limit ({limit}): {refused[0]}")
+    listed = ", ".join(refused[:5]) + (f" and {len(refused) - 5} more" if len(refused) > 5 else "")
+    return UsageError(
+        f"not sent, over the limit ({limit}): {listed}; every other line was delivered"
+    )
 
 
 async def run_send(
@@ -54,16 +149,29 @@ async def run_send(
     endpoints: Sequence[Endpoint],
     policy: HostPolicy,
     options: SendOptions,
-    stream: TextIO = sys.stdin,
+    stdin: IO[bytes] | None = None,
 ) -> int:
-    """Send every message; return how many were delivered. Raises on any failure."""
+    """Send every message; return how many were delivered. Raises on any failure,
+    ChangedPeerKeyError (exit 4) when a recipient's key is not the trusted one, and
+    UsageError (exit 2) for lines over the host's limits: those are skipped, and every
+    other line is still delivered, so a script loses nothing it could have sent."""
     link = await connect(identity, endpoints, policy, ask=None)
+    peers = KnownPeers(policy.config_dir, policy.label)
+    try:
+        return await _send(identity, link, peers, options, stdin or sys.stdin.buffer)
+    finally:
+        peers.save()
 
+
+async def _send(
+    identity: Identity, link: ClientLink, peers: KnownPeers, options: SendOptions, stdin: IO[bytes]
+) -> int:
     def ignore(events: list[UiEvent]) -> None:
         """Failures are read from the core's request bookkeeping instead."""
 
     rooms = (options.room,) if options.room else ()
-    core = new_core(identity, options.nick, None, rooms)
+    # Send-only: beside our own chat under the same nick, and unseen (PROTOCOL.md 4.7).
+    core = new_core(identity, options.nick, peers, rooms, options.peers, send_only=True)
     participant = RemoteParticipant(core, link, ignore)
     await participant.register()
     if options.room and options.room.casefold() not in core.rooms:
@@ -71,10 +179,20 @@ async def run_send(
     reader = asyncio.create_task(participant.run())
     while core.settling and participant.ended is None:  # room members, to hand keys to
         await asyncio.sleep(0.005)
+    label = core.peers.label
+    conflict = core.peers.conflicts.get(options.to.casefold()) if options.to else None
     sent: dict[int, str] = {}
+    refused: list[str] = []
     delivered = 0
     try:
-        async for text in _lines(stream, options.whole):
+        if conflict is not None:  # before reading stdin: nothing goes to that key
+            raise ChangedPeerKeyError(send_refusal([conflict], label))
+        async for line in _until_ended(_messages(stdin, options.whole), reader):
+            problem = _too_long(core, line, options.whole)
+            if problem is not None or line.text is None:
+                refused.append(problem or f"line {line.number}")
+                continue
+            text = line.text
             _post(participant, options, text)
             sent[core.last_id] = text
             await link.drain()
@@ -84,7 +202,29 @@ async def run_send(
     finally:
         await participant.close()
         reader.cancel()
+    if core.peers.skipped:
+        raise ChangedPeerKeyError(send_refusal([*core.peers.skipped.values()], label, delivered))
+    if refused:
+        raise _refusal(core, refused, options.whole)
     return delivered
+
+
+async def _until_ended(
+    lines: AsyncIterator[_Line], reader: asyncio.Task[Any]
+) -> AsyncIterator[_Line]:
+    """``lines`` until they end or the session does (``reader`` finishing): a send that
+    follows a quiet log stops as soon as the host ends the session (our chat under this
+    nick left, say), instead of at the next line."""
+    while True:
+        step = asyncio.ensure_future(anext(lines))
+        await asyncio.wait({step, reader}, return_when=asyncio.FIRST_COMPLETED)
+        if not step.done():
+            step.cancel()
+            return
+        try:
+            yield step.result()
+        except StopAsyncIteration:
+            return
 
 
 def _post(participant: RemoteParticipant, options: SendOptions, text: str) -> None:
@@ -100,6 +240,11 @@ def _post(participant: RemoteParticipant, options: SendOptions, text: str) -> No
         return events
 
     participant.perform(post)
+    core = participant.core
+    conflict = core.peers.conflicts.get(options.to.casefold()) if options.to else None
+    if refused and conflict is not None and core.peers.blocked(conflict.nick, conflict.key):
+        # The host swapped the key after the first lines went out: exit 4, as at the start.
+        raise ChangedPeerKeyError(send_refusal([conflict], core.peers.label))
     if refused:
         raise RejectedError(refused[0])
 
@@ -112,6 +257,8 @@ async def _await_acks(
     deadline = time.monotonic() + options.ack_timeout
     retries = 0
     while True:
+        if core.rejected is not None:  # e.g. our chat under this nick ended (replaced)
+            raise RejectedError(f"the host ended the session: {core.rejected.msg}")
         if participant.ended is not None:
             raise ConnectionLost(
                 f"the session ended before every message was acknowledged: "

@@ -18,7 +18,6 @@ from severus_cli.core.identity import Identity
 from severus_cli.core.relay_link import parse_hostport
 from severus_cli.core.relay_packets import Address, Peer, PunchRequest
 from severus_cli.core.routes import RelayRoute
-from severus_cli.core.session import join_psk
 from severus_cli.errors import (
     HostUnreachable,
     RejectedError,
@@ -41,7 +40,6 @@ async def open_via_relay(
 ) -> ClientLink:
     """A trusted hop session over the best path the relay can arrange."""
     verify = make_verifier(policy)
-    psk = join_psk(policy.secret) if policy.secret is not None else None
     deadline = asyncio.get_running_loop().time() + timeout  # for every path together
     channel = await RelayChannel.open(route.host, route.port, identity.static_private, timeout)
     sock: socket.socket | None = None
@@ -53,9 +51,9 @@ async def open_via_relay(
             punch = await _ask_to_punch(channel, route) if route.punch else None
             if punch is not None:
                 sock, peer = punch
-                attempt = _punched(identity, sock, peer, verify, timeout, psk, hole)
+                attempt = _punched(identity, sock, peer, verify, timeout, hole)
                 tasks[asyncio.create_task(attempt)] = "punching"
-            winner = await _first(tasks, hole, channel, identity, route, verify, timeout, psk)
+            winner = await _first(tasks, hole, channel, identity, route, verify, timeout)
             return winner
     except TimeoutError:
         raise HostUnreachable(f"no path through {route} within {timeout:g} s") from None
@@ -79,7 +77,6 @@ async def _first(
     route: RelayRoute,
     verify: Verify,
     timeout: float,
-    psk: bytes | None,
 ) -> ClientLink:
     """Wait for the first path to succeed. The relayed one starts when punching has
     failed, or when the head start is over and no punch from the host has arrived: a
@@ -96,7 +93,7 @@ async def _first(
         late = now >= relay_at and not hole.is_set()
         if not relayed and now >= floor_at and (not pending or late):
             relayed = True
-            task = asyncio.create_task(_relayed(identity, channel, route.key, verify, timeout, psk))
+            task = asyncio.create_task(_relayed(identity, channel, route.key, verify, timeout))
             tasks[task] = "relaying"
             pending.add(task)
         if relayed and not pending:
@@ -165,7 +162,6 @@ async def _punched(
     peer: Address,
     verify: Verify,
     timeout: float,
-    psk: bytes | None,
     hole: asyncio.Event,
 ) -> ClientLink:
     from severus_cli.net.quic import hop_over_quic, open_quic
@@ -176,7 +172,7 @@ async def _punched(
     hole.set()
     reader, writer, client = await open_quic(peer[0], peer[1], timeout, sock=sock)
     return await hop_over_quic(
-        reader, writer, client, identity.static_private, verify, timeout, "punched", psk
+        reader, writer, client, identity.static_private, verify, timeout, "punched"
     )
 
 
@@ -186,9 +182,8 @@ async def _relayed(
     key: bytes,
     verify: Verify,
     timeout: float,
-    psk: bytes | None,
 ) -> ClientLink:
-    reader, writer, cert_hash = await start_relayed_tls(channel, key)
+    reader, writer, cert_hash, binding = await start_relayed_tls(channel, key)
     return await ClientLink.handshake(
         reader,
         writer,
@@ -197,5 +192,5 @@ async def _relayed(
         verify,
         timeout,
         path="relayed",
-        psk=psk,
+        binding=binding,
     )

@@ -16,6 +16,7 @@ from prompt_toolkit.document import Document
 
 from severus_cli.core.moderation import looks_like_duration, parse_duration
 from severus_cli.errors import UsageError
+from severus_cli.ui.paste import pasted_command
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,8 +64,22 @@ class Whois:
 
 
 @dataclass(frozen=True, slots=True)
+class Rename:
+    """Be called ``nick`` from now on (``/nick``)."""
+
+    nick: str
+
+
+@dataclass(frozen=True, slots=True)
 class Verify:
     """Show the safety code shared with ``nick``."""
+
+    nick: str
+
+
+@dataclass(frozen=True, slots=True)
+class Accept:
+    """Trust ``nick``'s changed key (after comparing the /verify code)."""
 
     nick: str
 
@@ -121,7 +136,14 @@ class Clear:
 
 @dataclass(frozen=True, slots=True)
 class Quit:
-    pass
+    """Leave; the others see ``reason``."""
+
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ShowTicket:
+    """Print the ticket again: it scrolled away, and friends keep asking for it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +170,9 @@ Intent = (
     | JoinRoom
     | LeaveRoom
     | Whois
+    | Rename
     | Verify
+    | Accept
     | Ping
     | Stats
     | Kick
@@ -158,6 +182,7 @@ Intent = (
     | Help
     | Clear
     | Quit
+    | ShowTicket
     | UnknownCommand
     | BadCommand
 )
@@ -184,8 +209,11 @@ COMMANDS: tuple[Command, ...] = (
     Command("users", ("names", "who"), "", "who is in this room"),
     Command("rooms", ("list",), "", "all rooms and how many are in each"),
     Command("whois", (), "NICK", "fingerprint, rooms and connection time of NICK"),
+    Command("nick", (), "NEW", "be called NEW from now on (your key stays yours)"),
     Command("verify", (), "NICK", "safety code to compare with NICK out of band"),
+    Command("accept", (), "NICK", "trust NICK's changed key (only after /verify NICK)"),
     Command("ping", (), "", "round-trip time to the host"),
+    Command("ticket", (), "", "the host's ticket again, to pass on to friends"),
     Command("stats", (), "", "host only: clients, rooms, traffic, uptime (joiner: path)"),
     Command("kick", (), "NICK [REASON]", "host only: disconnect NICK (they may come back)"),
     Command(
@@ -199,7 +227,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("unban", (), "NICK|KEY", "host only: lift a ban"),
     Command("clear", (), "", "clear the screen"),
     Command("help", (), "[COMMAND]", "this list, or help for one command"),
-    Command("quit", ("exit", "q"), "", "disconnect and leave (Ctrl-D works too)"),
+    Command("quit", ("exit", "q"), "[REASON]", "leave; the others see REASON (Ctrl-D too)"),
 )
 
 _BY_NAME: dict[str, Command] = {name: cmd for cmd in COMMANDS for name in (cmd.name, *cmd.aliases)}
@@ -208,15 +236,22 @@ COMMAND_NAMES: tuple[str, ...] = tuple(sorted(_BY_NAME))
 """Every name and alias, without '/', for completion."""
 
 
-def _help_line(cmd: Command) -> str:
+# Summaries start in one column; a usage too long for it gets a line of its own, so the
+# column stays narrow enough for an 80-column terminal.
+_USAGE_WIDTH = 20
+
+
+def _help_lines(cmd: Command) -> tuple[str, ...]:
     also = f" (also {', '.join('/' + a for a in cmd.aliases)})" if cmd.aliases else ""
-    return f"  {cmd.usage:<18} {cmd.summary}{also}"
+    if len(cmd.usage) > _USAGE_WIDTH:
+        return (f"  {cmd.usage}", f"  {'':<{_USAGE_WIDTH}} {cmd.summary}{also}")
+    return (f"  {cmd.usage:<{_USAGE_WIDTH}} {cmd.summary}{also}",)
 
 
 HELP_TEXT: tuple[str, ...] = (
     "Commands:",
-    *(_help_line(cmd) for cmd in COMMANDS),
-    f"  {'//TEXT':<18} say a line that starts with /",
+    *(line for cmd in COMMANDS for line in _help_lines(cmd)),
+    f"  {'//TEXT':<{_USAGE_WIDTH}} say a line that starts with /",
     "Plain lines are said in the current room. Tab completes commands and nicks.",
 )
 
@@ -228,7 +263,7 @@ def help_lines(topic: str = "") -> tuple[str, ...]:
     cmd = _BY_NAME.get(topic.removeprefix("/").casefold())
     if cmd is None:
         return (_unknown_message(topic.removeprefix("/")),)
-    return (_help_line(cmd).strip(),)
+    return tuple(line.strip() for line in _help_lines(cmd))
 
 
 def _unknown_message(name: str) -> str:
@@ -263,8 +298,11 @@ def parse_line(line: str, *, reply_to: str | None = None) -> Intent | None:
     if not name:
         return UnknownCommand("", "Type a command after /, or // to say a line starting with /.")
     cmd = _BY_NAME.get(name.casefold())
+    refused = pasted_command(name, cmd.name if cmd else None) if "\n" in line.strip() else None
     if cmd is None:
-        return UnknownCommand(name, _unknown_message(name))
+        return UnknownCommand(name, refused or _unknown_message(name))
+    if refused:
+        return BadCommand(cmd.name, refused)
     return _parse_command(cmd, rest, reply_to)
 
 
@@ -296,17 +334,31 @@ def _parse_command(cmd: Command, rest: str, reply_to: str | None) -> Intent:
         case "me":
             return Say(rest, action=True) if rest.strip() else _bad(cmd, "Do what?")
         case "join":
-            if len(words) != 1 or not words[0].removeprefix("#"):
-                return _bad(cmd, "Which room? Room names have no spaces.")
+            if not words:
+                return _bad(cmd, "Which room?")
+            if len(words) > 1:
+                return _bad(cmd, "Room names have no spaces.")
+            if not words[0].removeprefix("#"):
+                return _bad(cmd, f"{words[0]!r} names no room: type a name after the #.")
             return JoinRoom(words[0].removeprefix("#"))
+        case "quit":
+            return Quit(rest.strip())
         case "whois":
             if len(words) != 1 or not _nick_arg(words[0]):
                 return _bad(cmd, "Whose details?")
             return Whois(_nick_arg(words[0]))
+        case "nick":
+            if len(words) != 1 or not _nick_arg(words[0]):
+                return _bad(cmd, "Which new nick? Nicks have no spaces.")
+            return Rename(_nick_arg(words[0]))
         case "verify":
             if len(words) != 1 or not _nick_arg(words[0]):
                 return _bad(cmd, "Verify whom?")
             return Verify(_nick_arg(words[0]))
+        case "accept":
+            if len(words) != 1 or not _nick_arg(words[0]):
+                return _bad(cmd, "Accept whose key?")
+            return Accept(_nick_arg(words[0]))
         case "help":
             return Help(words[0].removeprefix("/").casefold() if words else "")
         case "kick":
@@ -332,8 +384,8 @@ def _ban(cmd: Command, rest: str) -> Intent:
     if first and looks_like_duration(first):
         try:
             seconds = parse_duration(first)
-        except UsageError as error:
-            return _bad(cmd, error.message)
+        except UsageError as error:  # a typo must not ban for ever: nothing is done
+            return _bad(cmd, f"{error.message}; nobody was banned.")
     else:
         reason = after
     return Ban(_nick_arg(target), seconds, reason)
@@ -347,7 +399,7 @@ _NO_ARGS: dict[str, Intent] = {
     "stats": Stats(),
     "bans": ListBans(),
     "clear": Clear(),
-    "quit": Quit(),
+    "ticket": ShowTicket(),
 }
 
 

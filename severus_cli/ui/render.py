@@ -33,8 +33,10 @@ from severus_cli.core.events import (
     HostStats,
     Joined,
     Left,
+    Membership,
     Notice,
     PingResult,
+    Renamed,
     RoomChanged,
     RoomList,
     UiEvent,
@@ -171,6 +173,12 @@ def _system(prefix: str, *parts: Text | str, style: str = "") -> Text:
     return Text.assemble(prefix, *parts, style=style)
 
 
+def unseen(event: UiEvent) -> bool:
+    """A send-only connection coming or going (PROTOCOL.md 4.7): a ``severus send``
+    shows only its lines on the screen (JSON output still reports it, marked quiet)."""
+    return isinstance(event, Joined | Left) and event.quiet
+
+
 def render(
     event: UiEvent,
     *,
@@ -268,6 +276,12 @@ def _render_body(event: UiEvent, own_nick: str, current_room: str, head: Text) -
                 f"in {human_rate(event.bytes_in_per_s)}, out {human_rate(event.bytes_out_per_s)}, "
                 f"up {human_duration(event.uptime)}",
             )
+        case Membership():
+            return _membership(event, own_nick)
+        case Renamed(old=old, new=new, own=own):
+            if own:
+                return _system("-> ", "You are now ", _nick(new, own_nick=own_nick), ".")
+            return _system(" * ", _nick(old), " is now ", _nick(new), ".", style="dim")
         case Disconnected(reason=reason):
             why = Text.assemble(": ", literal_text(reason)) if reason else Text(".")
             return _system("-> ", "Disconnected", why, style="bold red")
@@ -276,9 +290,12 @@ def _render_body(event: UiEvent, own_nick: str, current_room: str, head: Text) -
 
 
 def _room_prefix(room: str, current_room: str) -> Text:
-    if is_lobby(room):
-        return Text()
+    """The room a line belongs to. Lines from a room other than the current one always
+    carry it, the lobby too (``#lobby``, which ``/join`` also takes), so an answer typed
+    here is never mistaken for one to the room the line came from."""
     current = room_label(room) == room_label(current_room)
+    if is_lobby(room):
+        return Text() if current else Text.styled("#" + LOBBY + " ", "dim cyan")
     return Text.styled(room_label(room) + " ", "cyan" if current else "dim cyan")
 
 
@@ -296,6 +313,21 @@ def _chat(event: ChatMessage, own_nick: str, current_room: str, head: Text) -> T
     if mentioned:
         body.highlight_regex(_mention_re(own_nick), "bold")
     return prefix + body
+
+
+def _membership(event: Membership, own_nick: str) -> Text:
+    """``#rust after reconnect: +eve (new), -dan (3 here)``: every nick the host added
+    without a join we saw, so nobody receives our keys unseen."""
+    new = {n.casefold() for n in event.newcomers}
+    changes: list[Text] = [
+        Text.assemble("+", _nick(n), " (new)" if n.casefold() in new else "")
+        for n in _sorted_nicks(event.added)
+    ]
+    changes += [Text.assemble("-", _nick(n)) for n in _sorted_nicks(event.removed)]
+    where = room_label(event.room) + (" after reconnect" if event.after_reconnect else "")
+    listed = Text(", ").join(changes) if changes else Text("no change")
+    here = f" ({len(event.members)} here)"
+    return _system("-> ", where, ": ", listed, here, style="" if not changes else "yellow")
 
 
 def _direct(event: DirectMessage, own_nick: str, head: Text) -> Text:
@@ -330,6 +362,8 @@ EVENT_NAMES: dict[type[Any], str] = {
     WhoisInfo: "whois",
     PingResult: "pong",
     HostStats: "stats",
+    Membership: "membership",
+    Renamed: "nick",
     Disconnected: "disconnected",
 }
 

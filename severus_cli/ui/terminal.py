@@ -15,12 +15,14 @@ import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
 from typing import IO, Protocol
 
 from prompt_toolkit import PromptSession
 from prompt_toolkit.application import get_app_or_none
 from prompt_toolkit.formatted_text import ANSI
 from prompt_toolkit.history import InMemoryHistory
+from prompt_toolkit.input.vt100 import Vt100Input
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.output import Output
 from prompt_toolkit.shortcuts import clear as clear_screen
@@ -30,7 +32,14 @@ from rich.text import Text
 
 from severus_cli.core.events import LOBBY, RoomChanged, UiEvent, Welcome
 from severus_cli.ui.input import ChatCompleter
-from severus_cli.ui.render import is_alert, json_dumps, json_line, no_color_requested, render
+from severus_cli.ui.render import (
+    is_alert,
+    json_dumps,
+    json_line,
+    no_color_requested,
+    render,
+    unseen,
+)
 from severus_cli.ui.sanitize import literal
 
 NickSource = Callable[[], Iterable[str]]
@@ -84,9 +93,13 @@ class TerminalUI:
         self._own_nick = own_nick
         self._prompt = prompt
         self._closed = False
+        self.interrupted = False  # Ctrl-C on an empty prompt: the command then exits 130
         self._pending: list[str] = []
         self._flush_scheduled = False
+        self._input = _StayRawInput(sys.stdin)
+        self._raw = self._input.raw_mode()  # remembers the mode to give back
         self._session: PromptSession[str] = PromptSession(
+            input=self._input,
             history=InMemoryHistory(),
             completer=ChatCompleter(nicks, rooms),
             complete_while_typing=False,
@@ -108,13 +121,34 @@ class TerminalUI:
         return self._session.output
 
     async def read_lines(self) -> AsyncIterator[str]:
-        """Prompt until Ctrl-D, Ctrl-C on an empty line, or ``close()``."""
-        while not self._closed:
-            try:
-                line = await self._session.prompt_async(self._message)
-            except (EOFError, KeyboardInterrupt):
-                return
-            yield line
+        """Prompt until Ctrl-D, Ctrl-C on an empty line, or ``close()``.
+
+        The terminal stays raw from the first prompt to the last, not just while each
+        prompt runs: a key typed right after Enter, before the next prompt is up, must
+        reach that prompt (see ``_StayRawInput``).
+        """
+        self._raw.__enter__()
+        try:
+            while not self._closed:
+                try:
+                    line = await self._session.prompt_async(self._message)
+                except EOFError:
+                    return
+                except KeyboardInterrupt:
+                    self.interrupted = True
+                    return
+                yield line
+        finally:
+            self._restore_terminal()
+
+    def _restore_terminal(self) -> None:
+        """Give the terminal back in the mode it had when this UI was made; safe to repeat.
+
+        Called when reading ends, and by ``close()``: a consumer that stops iterating
+        leaves this generator suspended (raw) until it is collected, and the user's
+        shell must not inherit a raw terminal if that happens late.
+        """
+        self._raw.__exit__(None, None, None)
 
     def _message(self) -> str:
         return literal(self._prompt())
@@ -144,6 +178,8 @@ class TerminalUI:
 
     def show_event(self, event: UiEvent) -> None:
         own = self._own_nick()
+        if unseen(event):
+            return
         if isinstance(event, RoomChanged):
             self.current_room = event.room
         elif isinstance(event, Welcome):
@@ -171,6 +207,8 @@ class TerminalUI:
         if app.is_running and not app.is_done:
             with contextlib.suppress(Exception):
                 app.exit(exception=EOFError())
+        else:  # between two prompts: nobody may resume the reader to restore the mode
+            self._restore_terminal()
 
 
 def _key_bindings() -> KeyBindings:
@@ -186,6 +224,24 @@ def _key_bindings() -> KeyBindings:
             event.app.exit(exception=KeyboardInterrupt())
 
     return bindings
+
+
+class _StayRawInput(Vt100Input):
+    """Terminal input that never goes back to cooked mode while we prompt.
+
+    prompt_toolkit prints above a running prompt through ``run_in_terminal``, which
+    makes the terminal cooked for the print, and each prompt restores cooked mode when
+    it ends. A key that arrives in such a window goes through the kernel's line
+    discipline instead of reaching us: Ctrl-D becomes a NUL byte (read as Ctrl-@, so
+    the user has to press it again), Ctrl-C raises SIGINT, Ctrl-U and Ctrl-W erase keys
+    typed ahead, and letters are echoed over the screen. With ten lines a second coming
+    in, 7 Ctrl-D in 300 were lost that way (44 in 300 at a hundred lines a second). We
+    only ever print in that window, which needs no cooked mode; bytes that arrive while
+    the input is detached for the print wait in the kernel, raw, until it is back.
+    """
+
+    def cooked_mode(self) -> AbstractContextManager[None]:
+        return contextlib.nullcontext()
 
 
 class _LineReader:
@@ -257,6 +313,10 @@ class _LineReader:
 class PlainUI:
     """For pipes and files: one plain line per event (no ANSI), flushed at once."""
 
+    # A script's lines are handled in order: each command's answer from the host
+    # arrives before the next line is read (see runtime/input_order.py).
+    in_order = True
+
     def __init__(
         self,
         own_nick: Callable[[], str],
@@ -296,6 +356,8 @@ class PlainUI:
         self._write(text.plain)
 
     def show_event(self, event: UiEvent) -> None:
+        if unseen(event):
+            return
         if isinstance(event, RoomChanged):
             self.current_room = event.room
         elif isinstance(event, Welcome):

@@ -25,13 +25,15 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pexpect
 
-TIMEOUT = 10.0  # seconds for any single expectation
+# Seconds for any single expectation. A wait ends as soon as what it waits for shows,
+# so this only bounds a failure: generous, for a machine busy with other work.
+TIMEOUT = 20.0
 DIMENSIONS = (40, 120)
 CLI = (sys.executable, "-m", "severus_cli")
 CPR_REQUEST = b"\x1b[6n"
@@ -319,6 +321,30 @@ class Piped:
             if all(obj.get(k) == v for k, v in fields.items()):
                 return obj
 
+    def json_until(
+        self, done: Callable[[dict[str, Any]], bool], timeout: float = TIMEOUT
+    ) -> list[dict[str, Any]]:
+        """Every JSON event up to and including the first one ``done`` accepts.
+
+        How a test proves that something did *not* happen without a fixed window: cause
+        a later event that travels the same ordered path (a sentinel), wait for it, and
+        inspect what came before it.
+        """
+        events: list[dict[str, Any]] = []
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self.next_line(max(0.0, deadline - time.monotonic()))
+            except AssertionError as error:
+                raise AssertionError(
+                    f"the awaited event did not come ({error}): {events}"
+                ) from None
+            obj = json.loads(line)
+            assert isinstance(obj, dict), obj
+            events.append(obj)
+            if done(obj):
+                return events
+
     def close_stdin(self) -> None:
         assert self.proc.stdin is not None
         with contextlib.suppress(OSError):
@@ -419,9 +445,10 @@ class Lab:
         return proc
 
     def run(
-        self, *args: str, stdin: bytes = b"", timeout: float = 20.0
+        self, *args: str, stdin: bytes = b"", timeout: float = 60.0
     ) -> subprocess.CompletedProcess[bytes]:
-        """Run a command to completion with pipes (no terminal)."""
+        """Run a command to completion with pipes (no terminal); ``timeout`` only bounds
+        a command that hangs, so it is generous."""
         return subprocess.run(
             [*CLI, *args],
             cwd=self.root,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +20,7 @@ import msgpack
 
 from severus_cli.core import packets
 from tests.e2e.attack import (
+    CLOSE_WITHIN,
     DELAY_BOUND,
     RSS_BOUND_KIB,
     Pair,
@@ -30,13 +32,21 @@ from tests.e2e.attack import (
     tls,
     wait_closed,
 )
+from tests.e2e.lab import TIMEOUT
 
 if TYPE_CHECKING:
     from tests.e2e.lab import Host, Lab, Term
 
 HANDSHAKE_TIMEOUT = 2.0
+# How late the handshake deadline may close a connection on a machine busy with other
+# work. The bounds built on it still fail a deadline that is not enforced.
+LATE = 6.0
 PER_IP = 16  # the default --max-per-ip; bob and cy hold two of them
 IDLE = 100  # silent connections at once: all but PER_IP - 2 are refused before TLS
+IDLE_TIMEOUT = 15  # for a peer that stops reading: bob and cy ping every 5 s
+# These attacks register many raw peers from 127.0.0.1 to reach what they test; the
+# limit on registrations per address has its own test (test_e2e_send_beside_chat.py).
+ANY_JOINS = ("--max-joins-per-ip", "0")
 
 
 def _start(lab: Lab, *extra: str) -> tuple[Host, Term, Term, Pair]:
@@ -63,7 +73,7 @@ def _finish(name: str, ana: Host, pair: Pair, before: int, samples: dict[str, in
 
 
 def test_connection_floods(lab: Lab) -> None:
-    ana, bob, _cy, pair = _start(lab, "--max-frame", "16384")
+    ana, bob, _cy, pair = _start(lab, "--max-frame", "16384", *ANY_JOINS)
     port, before, samples = ana.port, rss_kib(ana.pid), {}
 
     def garbage(i: int) -> str:
@@ -71,7 +81,7 @@ def test_connection_floods(lab: Lab) -> None:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
                 sock.sendall(os.urandom(300 + i % 700) + b"\r\n\r\nGET / HTTP/1.1\r\n\r\n")
-                return wait_closed(sock, 3.0)[0]
+                return wait_closed(sock, CLOSE_WITHIN)[0]
         except OSError:
             return "refused"
 
@@ -81,12 +91,17 @@ def test_connection_floods(lab: Lab) -> None:
 
     def slowloris() -> tuple[list[float], list[float]]:
         """Connect and say nothing (more times than the per-address cap allows), then
-        stop halfway through a frame, before and after the Noise handshake."""
-        opened = time.monotonic()
-        idle = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(IDLE)]
+        stop halfway through a frame, before and after the Noise handshake. Each
+        connection is timed from just before it was made, so the handshake deadline
+        (which runs from the TCP accept) cannot close it sooner than HANDSHAKE_TIMEOUT."""
+        idle: list[tuple[socket.socket, float]] = []
+        for _ in range(IDLE):
+            opened = time.monotonic()
+            idle.append((socket.create_connection(("127.0.0.1", port), timeout=5), opened))
 
-        def ended_after(sock: socket.socket) -> float:
-            wait_closed(sock, HANDSHAKE_TIMEOUT + 2.5)
+        def ended_after(connection: tuple[socket.socket, float]) -> float:
+            sock, opened = connection
+            wait_closed(sock, HANDSHAKE_TIMEOUT + LATE)
             sock.close()
             return time.monotonic() - opened
 
@@ -99,28 +114,33 @@ def test_connection_floods(lab: Lab) -> None:
         after_noise = RawPeer(port)
         after_noise.sock.sendall(b"\x01\x00" + os.urandom(40))  # half a frame, no hello
         for sock in [*half, after_noise.sock]:
-            wait_closed(sock, HANDSHAKE_TIMEOUT + 2.5)
+            wait_closed(sock, HANDSHAKE_TIMEOUT + LATE)
             sock.close()
         return cut, [time.monotonic() - opened]
 
     cut, halves = pair.during(slowloris, "slowloris")
-    refused_at_once = sum(1 for seconds in cut if seconds < 0.5)
-    assert refused_at_once == IDLE - (PER_IP - 2), cut  # over the cap: cut off at once
-    assert HANDSHAKE_TIMEOUT - 0.5 <= max(cut) <= HANDSHAKE_TIMEOUT + 2.0, cut
-    assert HANDSHAKE_TIMEOUT - 0.5 <= halves[0] <= HANDSHAKE_TIMEOUT + 2.5, halves
+    # Over the cap: cut off at once, which on a busy machine still means far sooner than
+    # the deadline; the others are dropped by the deadline, not before it nor long after.
+    refused_at_once = sum(1 for seconds in cut if seconds < HANDSHAKE_TIMEOUT / 2)
+    assert refused_at_once == IDLE - (PER_IP - 2), cut
+    assert HANDSHAKE_TIMEOUT - 0.1 <= max(cut) <= HANDSHAKE_TIMEOUT + LATE, cut
+    assert HANDSHAKE_TIMEOUT - 0.1 <= halves[0] <= HANDSHAKE_TIMEOUT + LATE, halves
     samples["slowloris"] = rss_kib(ana.pid)
 
     def tls_garbage(i: int) -> str:
         """TLS, then garbage instead of Noise, a frame over --max-frame, or a Noise
-        first message with a low-order ephemeral key (the DH in the reply fails)."""
+        first message with a low-order ephemeral key (the DH in the reply fails).
+        Timed from before the connection: the deadline could close it only after
+        HANDSHAKE_TIMEOUT, so a close well before that is the garbage refused."""
         try:
+            start = time.monotonic()
             with tls(port) as sock:
-                start = time.monotonic()
                 junk = (b"\xff\xff", b"\x00\x40" + os.urandom(64), b"\x00\x20" + bytes(32))[i % 3]
                 sock.sendall(junk + os.urandom(32))
-                how, _ = wait_closed(sock, 2.0)
-                assert time.monotonic() - start < 1.5, "garbage was not refused at once"
-                return how
+                how, _ = wait_closed(sock, HANDSHAKE_TIMEOUT + LATE)
+            seconds = time.monotonic() - start
+            assert seconds < HANDSHAKE_TIMEOUT * 0.8, f"garbage was not refused at once: {seconds}"
+            return how
         except (OSError, AssertionError) as error:
             return "refused" if isinstance(error, OSError) else f"slow: {error}"
 
@@ -161,7 +181,7 @@ def test_connection_floods(lab: Lab) -> None:
 
 
 def test_hostile_packets(lab: Lab) -> None:
-    ana, bob, cy, pair = _start(lab)
+    ana, bob, cy, pair = _start(lab, *ANY_JOINS)
     port, before, samples = ana.port, rss_kib(ana.pid), {}
     deep = b"\x91" * 30000 + b"\xc0"  # an array in an array ... 30,000 deep
     title = "\x1b]0;PWNED\x07"
@@ -219,39 +239,51 @@ def test_hostile_packets(lab: Lab) -> None:
 
 
 def test_flooder_and_peer_that_stops_reading(lab: Lab) -> None:
-    ana, bob, _cy, pair = _start(lab)
+    ana, bob, _cy, pair = _start(lab, "--idle-timeout", str(IDLE_TIMEOUT), *ANY_JOINS)
     port, before, samples = ana.port, rss_kib(ana.pid), {}
 
     def flood() -> dict[str, int]:
-        """Room messages far over the rate limit, then pings as fast as TCP takes them."""
+        """Room messages far over the rate limit, then pings as fast as TCP takes them:
+        each refused once over its allowance, then the flooder cut off."""
         peer = RawPeer(port)
         peer.hello("flood")
         seals = (packets.encode(packets.Seal(n, "lobby", os.urandom(64))) for n in range(400))
         pings = (packets.encode(packets.Ping(n)) for n in range(1000, 21000))
-        peer.sock.sendall(peer.frames(seals))
-        peer.sock.sendall(peer.frames(pings))
+        with contextlib.suppress(OSError):  # the host may already have cut us off
+            peer.sock.sendall(peer.frames(seals))
+            peer.sock.sendall(peer.frames(pings))
         seen: dict[str, int] = {}
-        deadline = time.monotonic() + 20
-        while seen.get("pong", 0) < 20000 and time.monotonic() < deadline:
+        deadline = time.monotonic() + 60  # bounds a failure only: the end comes in seconds
+        while time.monotonic() < deadline:
             peer.sock.settimeout(max(0.01, deadline - time.monotonic()))
-            for packet in peer.decode(peer.sock.recv(1 << 20)):
+            try:
+                data = peer.sock.recv(1 << 20)
+            except OSError:
+                break
+            if not data:
+                break
+            for packet in peer.decode(data):
                 kind = packet.code if isinstance(packet, packets.Error) else packet.TYPE
+                if isinstance(packet, packets.Error) and packet.fatal:
+                    kind = f"fatal {kind}"
                 seen[kind] = seen.get(kind, 0) + 1
-                assert not (isinstance(packet, packets.Error) and packet.fatal), packet
                 if isinstance(packet, packets.Error):
-                    assert packet.msg == "slow down: too many messages", packet
+                    assert packet.code == "rate_limited", packet
         peer.close()
         return seen
 
     seen = pair.during(flood, "flood")
     print(f"[adversarial] the flooder was answered: {seen}")
-    assert seen["pong"] == 20000, seen
-    assert seen["ok"] < 100 and seen["rate_limited"] > 300, seen
+    assert seen.get("fatal rate_limited") == 1, seen
+    # Refused until its strikes ran out (200 at once); pings are requests too.
+    assert seen["ok"] < 100 and seen["rate_limited"] >= 200, seen
+    assert seen.get("pong", 0) <= 200, seen
     samples["flood"] = rss_kib(ana.pid)
 
     def stall() -> tuple[RawPeer, float]:
-        """Register, ask for 9 MB back (blobs relayed to ourselves), never read: more
-        than the kernel buffers on both sides (4 MiB at most here) and the 1 MiB backlog."""
+        """Register, ask for 9 MB back (blobs relayed to ourselves), never read. The
+        host relays only what the byte allowance lets one sender queue, so it is the
+        silence (no pings) that ends this peer, unless its backlog does first."""
         peer = RawPeer(port, rcvbuf=4096)
         peer.hello("stall")
         start = time.monotonic()
@@ -262,8 +294,10 @@ def test_flooder_and_peer_that_stops_reading(lab: Lab) -> None:
         return peer, start
 
     stalled, started = pair.during(stall, "stall")
-    deadline = time.monotonic() + 10
-    while "* stall left. (too slow to keep up)" not in bob.text:
+    # Searched in all bob printed (it may precede lines the chat check already matched).
+    deadline = time.monotonic() + IDLE_TIMEOUT + TIMEOUT
+    gone = re.compile(r"\* stall left\. \((too slow to keep up|timed out)\)")
+    while not gone.search(bob.text):
         assert time.monotonic() < deadline, [ln for ln in bob.text.splitlines() if "stall" in ln]
         time.sleep(0.05)
     print(f"[adversarial] the stalled reader was dropped after {time.monotonic() - started:.1f} s")

@@ -16,7 +16,12 @@ from tests.e2e import attack
 if TYPE_CHECKING:
     from tests.e2e.lab import Host, Lab, Term
 
-CLOSE_WITHIN = 3.0
+# The host closes a hostile connection at once; this only bounds a failure, so it is
+# generous for a machine busy with other work.
+CLOSE_WITHIN = 10.0
+# The host's --handshake-timeout here. Long enough that "refused at once" and "dropped
+# by the deadline" stay far apart on a busy machine.
+HANDSHAKE = 3.0
 
 
 def _closed_by_peer(
@@ -67,7 +72,7 @@ def _chat_still_works(ana: Host, bob: Term, cy: Term, text: str) -> None:
 
 
 def test_bad_input_never_hurts_others(lab: Lab) -> None:
-    ana = lab.host("ana", "--handshake-timeout", "1")
+    ana = lab.host("ana", "--handshake-timeout", str(HANDSHAKE))
     bob = lab.join(ana, "bob")
     cy = lab.join(ana, "cy")
     bob.expect(r" \* cy joined\.")
@@ -79,19 +84,22 @@ def test_bad_input_never_hurts_others(lab: Lab) -> None:
         _closed_by_peer(plain)
     _chat_still_works(ana, bob, cy, "after-plain-garbage")
 
-    # TLS, then garbage instead of a Noise handshake: a complete bogus frame.
+    # TLS, then garbage instead of a Noise handshake: a complete bogus frame. Timed from
+    # before the connection exists, the deadline (from the TCP accept) can only close it
+    # after HANDSHAKE: sooner means the garbage itself was refused.
+    start = time.monotonic()
     with attack.tls(port) as tls:
         tls.sendall(b"\x00\x40" + os.urandom(64))
-        start = time.monotonic()
         _closed_by_peer(tls)
-        assert time.monotonic() - start < 0.9, "garbage was not refused at once"
+        assert time.monotonic() - start < HANDSHAKE * 0.8, "garbage was not refused at once"
     _chat_still_works(ana, bob, cy, "after-tls-garbage")
 
-    # TLS, then silence: dropped by the handshake timeout (1 s), well within 2.5 s.
+    # TLS, then silence: dropped by the handshake timeout, not before it (timed from
+    # before the connection, a busy machine can only make it later), and not never.
+    start = time.monotonic()
     with attack.tls(port) as silent:
-        start = time.monotonic()
-        assert _closed_by_peer(silent, within=2.5, clean=True) == b""
-        assert time.monotonic() - start >= 0.5, "closed before the handshake timeout"
+        assert _closed_by_peer(silent, within=HANDSHAKE + CLOSE_WITHIN, clean=True) == b""
+        assert time.monotonic() - start >= HANDSHAKE - 0.1, "closed before the handshake timeout"
 
     # A correct handshake and hello, then each kind of bad packet: a fatal err, closed.
     bad_packets = {

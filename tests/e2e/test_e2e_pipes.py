@@ -114,4 +114,4 @@ def test_ticket_on_stdin_then_messages(lab: Lab) -> None:
     )
     bot.write_line(ticket_in(ana.text) + "\nfirst words after the ticket")
     bot.wait_json(event="welcome")
-    ana.expect(r"tk: first words after the ticket", timeout=2)
+    ana.expect(r"tk: first words after the ticket")

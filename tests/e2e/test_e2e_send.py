@@ -19,19 +19,16 @@ def test_send_lines_private_whole_and_failures(lab: Lab) -> None:
     assert lines.returncode == 0, lines.stderr.decode()
     bob.expect(r"cron: one\n(?:.*\n)*?.*cron: two\n(?:.*\n)*?.*cron: three\n")
     ana.expect(r"cron: one\n(?:.*\n)*?.*cron: two\n(?:.*\n)*?.*cron: three\n")
-    bob.expect(r" \* cron left\.")
 
     # --to: privately, to bob only.
     private = lab.send(ana, b"for-bob-only\n", "--to", "bob")
     assert private.returncode == 0, private.stderr.decode()
     bob.expect(r"\[PM from cron\] for-bob-only")
-    bob.expect(r" \* cron left\.")
 
     # --whole: all of stdin as one multi-line message.
     whole = lab.send(ana, b"first-w\nsecond-w\nthird-w\n", "--whole")
     assert whole.returncode == 0, whole.stderr.decode()
     bob.expect(r"cron: first-w\n +second-w\n +third-w\n")
-    bob.expect(r" \* cron left\.")
     assert not re.search(r"cron: (second|third)-w", bob.text)
 
     # Marker: everything above has reached ana; the DM never did.
@@ -55,3 +52,6 @@ def test_send_lines_private_whole_and_failures(lab: Lab) -> None:
     bob.type("/users")
     bob.expect(r"-> 2 in lobby: ana, bob\n")
     assert "lost words" not in ana.text + bob.text
+    # A send shows its lines and nothing else: no join or leave line on anyone's screen.
+    assert "cron joined" not in ana.text + bob.text
+    assert "cron left" not in ana.text + bob.text

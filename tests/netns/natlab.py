@@ -71,11 +71,48 @@ table ip sev_fw {{
 """
 
 
+_MINIUPNPD_CHAINS = """
+table inet filter {
+  chain miniupnpd {
+  }
+  chain prerouting_miniupnpd {
+  }
+  chain postrouting_miniupnpd {
+  }
+  chain forward {
+    type filter hook forward priority 0; policy accept;
+    jump miniupnpd
+  }
+  chain prerouting {
+    type nat hook prerouting priority -100; policy accept;
+    jump prerouting_miniupnpd
+  }
+  chain postrouting {
+    type nat hook postrouting priority 100; policy accept;
+    jump postrouting_miniupnpd
+  }
+}
+"""
+_MINIUPNPD_CONF = """ext_ifname=wan
+listening_ip=lan
+port=5000
+enable_natpmp=yes
+enable_upnp=yes
+secure_mode=yes
+system_uptime=yes
+{ext}
+uuid=3f5c6e2a-1111-4222-8333-44445555666{n}
+allow 1024-65535 10.0.{n}.0/24 1024-65535
+deny 0-65535 0.0.0.0/0 0-65535
+"""
+
+
 class NatLab:
     def __init__(self, prefix: str, work: Path) -> None:
         self.prefix = prefix
         self.work = work
-        self.procs: list[subprocess.Popen[str]] = []
+        self.procs: list[subprocess.Popen[str]] = []  # stopped after each test
+        self.routers: list[subprocess.Popen[str]] = []  # miniupnpd: lives until down()
 
     def ns(self, name: str) -> str:
         return f"{self.prefix}-{name}"
@@ -128,7 +165,65 @@ class NatLab:
             subprocess.run(["ip", "netns", "exec", self.ns(nat), "conntrack", "-F"],
                            capture_output=True, check=False)  # fmt: skip
 
+    def upnp(self, side: str, external: str | None = None) -> Path:
+        """NAT-``side`` also answers UPnP-IGD (port 5000) and NAT-PMP/PCP (5351) with
+        miniupnpd, as a home router does; returns its log. ``external`` is the address
+        it reports (default 192.0.3.10/.20, added to the WAN: miniupnpd refuses the
+        documentation ranges). A private or shared one (100.64.0.0/10) plays a router
+        behind carrier-grade NAT: miniupnpd then finds it on the WAN and refuses to map.
+        """
+        index = NATS.index(side) + 1
+        nat, wan = f"nat{side}", external or f"192.0.3.{index * 10}"
+        self._ip("-n", self.ns(nat), "addr", "add", f"{wan}/24", "dev", "wan")
+        if external is None:
+            subprocess.run(["ip", "-n", self.ns("pub"), "addr", "add", "192.0.3.1/24", "dev",
+                            "br0"], capture_output=True, check=False)  # fmt: skip
+        # Debian's nft_init.sh is broken (its functions file is missing): make the
+        # chains miniupnpd fills here, in the table it expects.
+        self._in(nat, "nft", "-f", "-", stdin=_MINIUPNPD_CHAINS)
+        self._in(nat, "nft", "insert", "rule", "ip", "sev_fw", "fw", "iifname", "wan",
+                 "ct", "status", "dnat", "accept")  # fmt: skip
+        run = self.work / f"upnp-{side}"
+        run.mkdir(exist_ok=True)
+        config = run / "miniupnpd.conf"
+        config.write_text(
+            _MINIUPNPD_CONF.format(n=index, ext=f"ext_ip={wan}" if external is None else "")
+        )
+        log = run / "miniupnpd.log"
+        # -P: not /run/miniupnpd.pid, which would keep a second lab's miniupnpd from starting
+        command = ["ip", "netns", "exec", self.ns(nat), "miniupnpd", "-f", str(config), "-d",
+                   "-P", str(run / "pid")]  # fmt: skip
+        with log.open("w") as out:
+            self.routers.append(
+                subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, text=True)
+            )
+        self.wait_for_port(nat, 5351, "udp")
+        return log
+
+    def wait_for_port(self, where: str, port: int, kind: str, timeout: float = 10.0) -> None:
+        """Until something listens on ``port`` in namespace ``where`` (``ss``, polled)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            listed = subprocess.run(
+                ["ip", "netns", "exec", self.ns(where), "ss", "-lnu" if kind == "udp" else "-lnt"],
+                capture_output=True, text=True, check=False,
+            ).stdout  # fmt: skip
+            if f":{port} " in listed:
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"nothing listens on {kind} port {port} in {where}")
+
+    def mappings(self, side: str) -> str:
+        """miniupnpd's DNAT rules on NAT-``side``: what the router forwards right now."""
+        return subprocess.run(
+            ["ip", "netns", "exec", self.ns(f"nat{side}"), "nft", "list", "chain", "inet",
+             "filter", "prerouting_miniupnpd"],
+            capture_output=True, text=True, check=False,
+        ).stdout  # fmt: skip
+
     def down(self) -> None:
+        self.stop_all()
+        self.procs, self.routers = self.routers, []
         self.stop_all()
         for name in ("a", "b", "nata", "natb", "pub"):
             pids = subprocess.run(
@@ -186,8 +281,9 @@ class Process:
             self._queue.put(line.rstrip("\n"))
         self._queue.put(None)
 
-    def until(self, predicate: Callable[[str], bool], timeout: float = 15.0) -> str:
-        """The first new line for which ``predicate`` holds."""
+    def until(self, predicate: Callable[[str], bool], timeout: float = 30.0) -> str:
+        """The first new line for which ``predicate`` holds. It returns as soon as that
+        line comes; ``timeout`` only bounds a failure, so it is generous."""
         deadline = time.monotonic() + timeout
         while (left := deadline - time.monotonic()) > 0:
             try:

@@ -78,6 +78,12 @@ class Pairwise:
         """The peer left: its session ends (a new one starts if it comes back)."""
         self._channels.pop((peer, tag), None)
 
+    def renamed(self, own_tag: str) -> None:
+        """We changed our nick: every peer ended its session with our old one, so ours
+        end too, and the next payload for anyone opens a new session."""
+        self.own_tag = own_tag
+        self._channels.clear()
+
     def _new(self, peer: bytes, tag: str, initiator: bool) -> _Channel:
         noise = NoiseConnection.from_name(NOISE_NAME)
         if initiator:

@@ -88,6 +88,19 @@ class PeerSenderKey:
     def from_gift(cls, sender: bytes, gift: wire.SenderKeyGift) -> PeerSenderKey:
         return cls(sender, gift.room, gift.epoch, gift.chain, gift.counter, gift.verify_key)
 
+    def signed(self, envelope: wire.Sealed) -> bool:
+        """Whether this key's signer really signed ``envelope`` (as this sender, in this
+        room): the proof that a message was sealed by this sender and relabelled, which
+        an epoch id alone is not, since any member can hand out a copy of another's."""
+        ad = associated_data(self.sender, self.room, self.epoch, envelope.counter)
+        try:
+            Ed25519PublicKey.from_public_bytes(self.verify_key).verify(
+                envelope.signature, ad + envelope.ciphertext
+            )
+        except (InvalidSignature, ValueError):
+            return False
+        return envelope.epoch == self.epoch
+
     def open(self, envelope: wire.Sealed) -> bytes:
         """Check the signature, then decrypt; refuses replays, reordering and tampering."""
         if envelope.epoch != self.epoch:

@@ -6,7 +6,8 @@ messages the way someone who controls a host could:
 - ``tamper``: flip one byte of every sealed message;
 - ``replay``: deliver every sealed message twice;
 - ``forge``: claim every sealed message comes from another participant (``EVIL_AS``);
-- ``leak``: deliver room messages to everyone in the lobby, members or not.
+- ``leak``: deliver room messages to everyone in the lobby, members or not;
+- ``swap``: hand out the host's own key for one participant (``evil_swap.py``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,11 @@ import os
 
 MODE = os.environ.get("EVIL_HOST_MODE", "")
 
-if MODE:
+if MODE == "swap":
+    import evil_swap
+
+    evil_swap.install()
+elif MODE:
     from severus_cli.core import host as _host
     from severus_cli.core import packets as _p
 

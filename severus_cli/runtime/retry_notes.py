@@ -1,0 +1,41 @@
+"""Plain words for why a connection attempt failed, for lines that repeat.
+
+A reconnecting joiner shows one line per attempt. The full error (addresses, hints
+about ``--mode``, the socket library's own text) helps once, on the command line, but
+repeated every few seconds it buries the chat; these lines say the cause in a word or
+two that a person recognises.
+"""
+
+from __future__ import annotations
+
+from severus_cli.errors import SeverusError
+
+# (what the error text contains, lower-cased; the plain cause). The first match wins,
+# so a race over several addresses reports the most telling cause: a refused
+# connection means the machine is there and the host is not running.
+_CAUSES: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("nothing listens", "refused", "connect call failed"), "connection refused"),
+    (("cannot resolve", "name or service not known", "nodename nor servname"), "name not found"),
+    (("no route to host",), "no route to host"),
+    (("network is unreachable",), "network unreachable"),
+    (("went away", "closed the connection", "reset by peer", "eof"), "connection closed"),
+    (("tls",), "TLS failed"),
+    (("did not answer", "timed out", "no answer", "nothing else answered"), "no answer"),
+)
+_MAX_OTHER = 60  # an unrecognised cause is shown, but never a screenful of it
+
+
+def plain_reason(error: SeverusError | str) -> str:
+    """A few words saying why ``error`` happened: "connection refused", "no answer"."""
+    text = error if isinstance(error, str) else error.message
+    lowered = text.lower()
+    for needles, cause in _CAUSES:
+        if any(needle in lowered for needle in needles):
+            return cause
+    first = text.removeprefix("no address answered: ").split(";")[0].strip()
+    return first if len(first) <= _MAX_OTHER else first[: _MAX_OTHER - 3] + "..."
+
+
+def retry_line(reason: str, wait: float) -> str:
+    """The one line a failed attempt shows: what happened and when the next one is."""
+    return f"host unreachable ({reason}); retrying in {wait:.0f} s (/quit to stop)"
