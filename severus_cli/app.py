@@ -167,6 +167,16 @@ def host(
             min=1,
         ),
     ] = 16,
+    max_rooms_per_ip: Annotated[
+        int | None,
+        typer.Option(
+            "--max-rooms-per-ip",
+            help="Most rooms one address may have created and still be in, or be alone in "
+            "(default: --max-rooms / 8; 0: no cap).",
+            min=0,
+            show_default=False,
+        ),
+    ] = None,
     handshake_timeout: Annotated[
         float,
         typer.Option(
@@ -265,6 +275,7 @@ def host(
         max_clients=max_clients,
         max_rooms=max_rooms,
         max_rooms_per_user=max_rooms_per_user,
+        max_rooms_per_ip=max_rooms_per_ip,
         handshake_timeout=handshake_timeout,
         idle_timeout=idle_timeout,
         motd=motd,

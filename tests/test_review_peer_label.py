@@ -30,3 +30,44 @@ def test_a_host_joined_by_ticket_and_by_address_has_one_set_of_peer_pins(
     for policy in (by_ticket, by_address):  # both connect and authenticate the same key
         check_host(policy, fingerprint(KEY), digest_fingerprint(CERT))
     assert by_ticket.label == by_address.label
+
+
+def _write_pins(tmp_path: Path, hosts: dict[str, dict[str, dict[str, str]]]) -> None:
+    import json
+
+    document = {"version": 1, "hosts": hosts}
+    (tmp_path / "known_peers.json").write_text(json.dumps(document))
+
+
+def test_pins_filed_by_address_are_folded_into_the_key_that_address_is_pinned_to(
+    tmp_path: Path,
+) -> None:
+    import json
+
+    from severus_cli.core import known_hosts
+    from severus_cli.core.known_peers import KnownPeers, accept_peer
+
+    host_fp, bob, carol, evil = (fingerprint(bytes([n]) * 32) for n in (1, 2, 3, 4))
+    known_hosts.pin(tmp_path, "127.0.0.1:3000", host_fp, None, "2026-01-01T00:00:00Z")
+    seen = {"first_seen": "2026-01-01T00:00:00Z", "last_seen": "2026-01-01T00:00:00Z"}
+    _write_pins(
+        tmp_path,
+        {
+            "127.0.0.1:3000": {"bob": {"key": evil, **seen}, "carol": {"key": carol, **seen}},
+            f"key {host_fp}": {"bob": {"key": bob, **seen}},
+            "10.0.0.9:3000": {"dan": {"key": evil, **seen}},  # another host: left alone
+        },
+    )
+    peers = KnownPeers(tmp_path, f"key {host_fp}")
+    assert peers.pinned("carol") == carol  # a pin made by address counts by key
+    assert peers.pinned("bob") == bob  # the key's pin wins, never silently replaced
+    peers.save()
+    stored = json.loads((tmp_path / "known_peers.json").read_text())["hosts"]
+    assert set(stored) == {f"key {host_fp}", "10.0.0.9:3000"}
+    assert stored[f"key {host_fp}"]["bob"]["offered"] == evil  # a conflict, warned about
+    # accept-peer by address names the same pins as by key.
+    from severus_cli.commands.trust_cmds import peer_host_label
+
+    assert peer_host_label("127.0.0.1:3000", tmp_path) == f"key {host_fp}"
+    assert peer_host_label("10.0.0.9:3000", tmp_path) == "10.0.0.9:3000"
+    assert accept_peer(tmp_path, f"key {host_fp}", "bob", None) == (bob, evil)

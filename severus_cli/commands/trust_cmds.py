@@ -79,12 +79,16 @@ def remove_host(config_dir: Path | None, host: str) -> None:
     out.print(Text(f"Removed {address} from {directory / known_hosts.FILE_NAME}."))
 
 
-def peer_host_label(host: str) -> str:
-    """known_peers names a host by ``HOST:PORT``, or by ``key SHA256:...`` when it was
-    joined by ticket (the ticket pins the key, whatever the address)."""
+def peer_host_label(host: str, config_dir: Path | None = None) -> str:
+    """known_peers names a host by its identity key, ``key SHA256:...``: given as
+    ``SHA256:...``, or as ``HOST:PORT``, which names the key known_hosts (in
+    ``config_dir``) pins there. An address pinned to no key keeps its own name (pins
+    filed by address before hosts were named by key)."""
     if host.strip().upper().startswith("SHA256:"):
         return f"key {parse_fingerprint(host)}"
-    return normalise_host(host)
+    address = normalise_host(host)
+    pinned = KnownHosts.load(config_dir).get(address) if config_dir is not None else None
+    return f"key {pinned.key}" if pinned is not None else address
 
 
 def accept_peer(config_dir: Path | None, host: str, nick: str, key: str | None) -> None:
@@ -92,12 +96,12 @@ def accept_peer(config_dir: Path | None, host: str, nick: str, key: str | None) 
     from severus_cli.core import known_peers
     from severus_cli.core.packets import valid_nick
 
-    label = peer_host_label(host)
     nick = nick.removeprefix("@")
     if not valid_nick(nick):
         raise UsageError(f"not a valid nick: {nick[:40]!r}")
     key_fp = parse_fingerprint(key) if key is not None else None
     directory = resolve_config_dir(config_dir)
+    label = peer_host_label(host, directory)
     old, new = known_peers.accept_peer(directory, label, nick, key_fp)
     out = Console(highlight=False, soft_wrap=True)
     if old == new:

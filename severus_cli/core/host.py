@@ -33,6 +33,7 @@ from severus_cli.core.identity_format import fingerprint
 from severus_cli.core.moderation import AdminResult, Moderation
 from severus_cli.core.packets import LOBBY, SEND_ONLY, Packet, encode
 from severus_cli.core.registrations import TOO_MANY_CONNECTIONS, RegistrationGate
+from severus_cli.core.room_shares import RoomShares
 from severus_cli.errors import RemoteProtocolError
 
 __all__ = [
@@ -53,7 +54,7 @@ __all__ = [
 Handler = Callable[[Participant, Any, float], list[Action]]
 
 
-class HostCore(HostAdmin, HostLimits, HostQueries, HostRename, HostSecondary):
+class HostCore(HostAdmin, HostLimits, HostQueries, HostRename, HostSecondary, RoomShares):
     """Routing state for one host; the same instance serves every transport."""
 
     def __init__(self, config: HostConfig, now: float) -> None:
@@ -325,8 +326,8 @@ class HostCore(HostAdmin, HostLimits, HostQueries, HostRename, HostSecondary):
 
     def _room_refusal(self, peer: Participant, name: str) -> str | None:
         """Why ``peer`` may not enter room ``name`` (None: it may, or is in it): the
-        host's room cap, and the per-participant one that keeps one participant from
-        taking every room."""
+        host's room cap, and the per-participant and per-address ones (room_shares)
+        that keep one participant, or one address, from taking every room."""
         room = self._rooms.get(name.casefold())
         if room is not None and peer.conn in room.members:
             return None
@@ -334,14 +335,14 @@ class HostCore(HostAdmin, HostLimits, HostQueries, HostRename, HostSecondary):
             return f"you are in {self.config.max_rooms_per_user} rooms already; part one first"
         if room is None and self.room_count >= self.config.max_rooms:
             return "the host has too many rooms"
-        return None
+        return None if room is not None else self._source_refusal(peer)
 
     def _enter(self, peer: Participant, name: str, actions: list[Action]) -> None:
         """Add ``peer`` to room ``name``, creating it (``_room_refusal`` said it may)."""
         key = name.casefold()
         room = self._rooms.get(key)
         if room is None:
-            room = self._rooms[key] = Room(name)
+            room = self._rooms[key] = Room(name, source=self._sources.get(peer.conn, ""))
         if peer.conn in room.members:
             return
         room.members[peer.conn] = None

@@ -91,6 +91,9 @@ class HostConfig:
     strike_burst: float = 200.0
     strike_per_second: float = 20.0
     max_rooms_per_user: int = 16  # rooms besides the lobby one participant may be in
+    # Rooms one source address (an IPv6 /64 as one) may hold: created and still in,
+    # or alone in (room_shares). None: max_rooms // 8; 0: no cap.
+    max_rooms_per_ip: int | None = None
     max_data: int = p.MAX_DATA  # bytes of end-to-end ciphertext in one message
     motd: str = ""
     max_frame: int = MAX_FRAME  # bytes in one frame a participant sends
@@ -147,3 +150,4 @@ class Participant:
 class Room:
     name: str
     members: dict[int, None] = field(default_factory=dict)  # conn ids, join order
+    source: str = ""  # the source address (or /64) of whoever created it

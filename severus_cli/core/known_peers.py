@@ -2,8 +2,14 @@
 
 ``known_peers.json`` in the config dir::
 
-    {"version": 1, "hosts": {"127.0.0.1:3000": {"bob": {"key": "SHA256:...",
+    {"version": 1, "hosts": {"key SHA256:...": {"bob": {"key": "SHA256:...",
       "first_seen": "...Z", "last_seen": "...Z", "offered": "SHA256:..."}}}}
+
+A host is named by its identity key (``key SHA256:...``), however it was joined, so
+one host has one set of pins. Older files also name hosts by address (``HOST:PORT``);
+those pins are folded into the key that address is pinned to in known_hosts when a
+session or ``severus trust accept-peer`` for that key loads them (see
+:func:`merge_addresses`).
 
 ``key`` is the pinned key: the first one seen, or one the user accepted. ``offered``,
 when present, is a different key the host gave for that nick and the user has not
@@ -24,12 +30,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from severus_cli.core.files import atomic_write, locked
 from severus_cli.core.identity_format import fingerprint
-from severus_cli.core.known_hosts import utc_now_iso
+from severus_cli.core.known_hosts import KnownHosts, utc_now_iso
 from severus_cli.core.peer_trust import PeerVerdict, judge_peer
 from severus_cli.errors import ConfigError, UsageError
 
@@ -128,6 +135,47 @@ def bound(
         del hosts[host]
 
 
+def addresses_of(config_dir: Path, label: str) -> list[str]:
+    """The addresses known_hosts pins to the key ``label`` names (``key SHA256:...``):
+    the names older files may have filed that host's pins under."""
+    if not label.startswith("key "):
+        return []
+    try:
+        pins = KnownHosts.load(config_dir).hosts
+    except ConfigError:
+        return []
+    key = label.removeprefix("key ")
+    return sorted(host for host, entry in pins.items() if entry.key == key)
+
+
+def merge_addresses(hosts: Hosts, label: str, addresses: Iterable[str]) -> bool:
+    """Fold the pins filed under ``addresses`` into ``label`` (in place); True if any
+    were there. A pin never replaces another: where both pin different keys for a nick,
+    the one under ``label`` stays and the other becomes its offered key, so the nick is
+    in conflict and the user is warned when that key is presented."""
+    moved = [peers for peers in (hosts.pop(a, None) for a in addresses) if peers is not None]
+    if not moved:
+        return False
+    into = hosts.setdefault(label, {})
+    for peers in moved:
+        for nick, entry in peers.items():
+            known = into.get(nick)
+            if known is None:
+                into[nick] = entry
+                continue
+            merged = dict(known)
+            if known["key"] != entry["key"]:
+                merged["offered"] = entry["key"]
+            elif "offered" in entry and not in_conflict(known):
+                merged["offered"] = entry["offered"]
+            for field, pick in (("first_seen", min), ("last_seen", max)):
+                times = [e[field] for e in (known, entry) if field in e]
+                if times:
+                    merged[field] = pick(times)
+            into[nick] = merged
+    return True
+
+
 def _write(path: Path, hosts: Hosts) -> None:
     document: dict[str, Any] = {"version": 1, "hosts": hosts}
     atomic_write(path, json.dumps(document, indent=1).encode() + b"\n", 0o600)
@@ -140,8 +188,12 @@ class KnownPeers:
         self.path = config_dir / FILE_NAME
         self.host = host
         self.problem: str | None = None
+        self._addresses = addresses_of(config_dir, host)  # older names for this host
+        self._migrate = False  # pins under those names still to be folded in on save
         try:
-            self._peers = _load(self.path).get(host, {})
+            hosts = _load(self.path)
+            self._migrate = merge_addresses(hosts, host, self._addresses)
+            self._peers = hosts.get(host, {})
         except ConfigError as error:
             self._peers, self.problem = {}, error.message
         self._changed: dict[str, Entry] = {}
@@ -193,13 +245,14 @@ class KnownPeers:
 
         A pin someone else wrote meanwhile (another session, ``severus trust
         accept-peer``) wins over ours unless the user accepted ours in this session."""
-        if not self._changed or self.problem:
+        if not (self._changed or self._migrate) or self.problem:
             return
         with locked(self.path):
             try:
                 hosts = _load(self.path)
             except ConfigError:
                 return
+            merge_addresses(hosts, self.host, self._addresses)
             peers = hosts.setdefault(self.host, {})
             for folded, entry in self._changed.items():
                 current = peers.get(folded)
@@ -209,6 +262,7 @@ class KnownPeers:
             _write(self.path, hosts)
         self._changed = {}
         self._accepted = set()
+        self._migrate = False
 
 
 def accept_peer(config_dir: Path, host: str, nick: str, key_fp: str | None) -> tuple[str, str]:
@@ -218,6 +272,7 @@ def accept_peer(config_dir: Path, host: str, nick: str, key_fp: str | None) -> t
     folded = nick.casefold()
     with locked(path):
         hosts = _load(path)
+        merged = merge_addresses(hosts, host, addresses_of(config_dir, host))
         peers = hosts.setdefault(host, {})
         known = peers.get(folded)
         new = key_fp or (known or {}).get("offered")
@@ -229,6 +284,8 @@ def accept_peer(config_dir: Path, host: str, nick: str, key_fp: str | None) -> t
             )
         old = known["key"] if known else ""
         if old == new and known is not None and not in_conflict(known):
+            if merged:
+                _write(path, hosts)
             return old, new
         now = utc_now_iso()
         first = known.get("first_seen", now) if known else now  # known since then

@@ -54,11 +54,16 @@ class HostPolicy:
     secret: bytes | None = None  # the host's join secret (from its ticket or --secret)
     cert: str | None = None  # the certificate fingerprint a ticket names
     ticket: str | None = None  # the ticket joined with, for /ticket to show again
+    verified: str | None = None  # the identity key the handshake authenticated
 
     @property
     def label(self) -> str:
-        """How known_peers names this host: its address, or its key for tickets."""
-        return self.host if self.remember else f"key {self.expected}"
+        """How known_peers names this host: ``key SHA256:...``, its identity key, however
+        it was joined (by ticket, by address, or its own chat), so one host has one set of
+        peer pins. An address is pinned by key once the handshake has authenticated it;
+        before that (nothing is checked yet) the address stands in."""
+        key = self.verified if self.remember else self.expected
+        return f"key {key}" if key else self.host
 
 
 @dataclass
@@ -134,6 +139,7 @@ def check_host(policy: HostPolicy, key_fp: str, cert_fp: str) -> None:
             raise TrustError("nothing to check the host against")
         if policy.expected != key_fp:
             raise ChangedHostKeyError(changed_ticket_key_message(policy.expected, key_fp))
+        policy.verified = key_fp
         return
     store = known_hosts.KnownHosts.load(policy.config_dir)
     entry = store.get(policy.host)
@@ -159,6 +165,7 @@ def check_host(policy: HostPolicy, key_fp: str, cert_fp: str) -> None:
         if policy.accept_new or policy.expected is not None:
             known_hosts.pin(policy.config_dir, policy.host, key_fp, cert_fp, now)
             policy.notices.append(f"Pinned {policy.host} as {key_fp} in {store.path}")
+            policy.verified = key_fp
             return
         raise NewHostPending(policy.host, key_fp, cert_fp)
     if verdict is TrustVerdict.CERT_CHANGED:
@@ -167,3 +174,4 @@ def check_host(policy: HostPolicy, key_fp: str, cert_fp: str) -> None:
             "unchanged and verified, so the pin was updated"
         )
     known_hosts.touch(policy.config_dir, policy.host, cert_fp, now, key_fp=key_fp)
+    policy.verified = key_fp

@@ -46,5 +46,6 @@ def known_peers_for(config_dir: Path, host_label: str) -> KnownPeers:
 
 
 def own_host_label(identity: Identity) -> str:
-    """The host's own chat remembers peers under the label its ticket joiners use."""
+    """The host's own chat remembers peers under the label every joiner uses for it
+    (``key SHA256:...``, whether they joined by ticket or by address)."""
     return f"key {identity.fingerprint}"

@@ -122,7 +122,7 @@ def test_send_refuses_a_substituted_key_and_encrypts_nothing_to_it(lab: Lab) -> 
     assert "given with --peer" in pinned.stderr.decode()
     # known_peers kept the real pin and recorded the substitute as merely offered.
     stored = json.loads((lab.config("cron") / "known_peers.json").read_text())
-    entry = stored["hosts"][evil.address]["bob"]
+    entry = stored["hosts"][f"key {evil.fingerprint}"]["bob"]  # one name, however joined
     assert entry["key"] == real_fp and entry["offered"] == EVIL_FP
 
     # Only an explicit acceptance replaces the pin; then send encrypts to the new key.
