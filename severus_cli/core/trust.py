@@ -53,20 +53,27 @@ def judge(entry: KnownHost | None, key_fp: str, cert_fp: str) -> TrustVerdict:
     return TrustVerdict.TRUSTED
 
 
+def changed_identity_banner() -> list[str]:
+    """The first lines of every changed-identity warning, as OpenSSH words them."""
+    headline = "@@@ WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED! @@@"
+    bar = "@" * len(headline)
+    return [
+        bar,
+        headline,
+        bar,
+        "IT IS POSSIBLE THAT SOMEONE IS DOING SOMETHING NASTY!",
+        "Someone could be eavesdropping on you right now (man-in-the-middle attack)!",
+        "It is also possible that the host simply made a new identity.",
+    ]
+
+
 def changed_key_message(
     host: str, pinned: KnownHost, presented_key_fp: str, known_hosts_path: Path
 ) -> str:
     """The loud warning for a changed key, modelled on OpenSSH's."""
-    headline = "@@@ WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED! @@@"
-    bar = "@" * len(headline)
     return "\n".join(
         [
-            bar,
-            headline,
-            bar,
-            "IT IS POSSIBLE THAT SOMEONE IS DOING SOMETHING NASTY!",
-            "Someone could be eavesdropping on you right now (man-in-the-middle attack)!",
-            "It is also possible that the host simply made a new identity.",
+            *changed_identity_banner(),
             f"The identity fingerprint pinned for {host} is:",
             f"    {pinned.key}   (first seen {pinned.first_seen}, last seen {pinned.last_seen})",
             "The host presented this identity fingerprint instead:",

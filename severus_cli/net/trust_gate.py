@@ -15,6 +15,7 @@ from severus_cli.core.identity_format import digest_fingerprint, fingerprint
 from severus_cli.core.trust import (
     TrustVerdict,
     changed_certificate_message,
+    changed_identity_banner,
     changed_key_message,
     judge,
     new_host_message,
@@ -86,16 +87,9 @@ class PolicyVerifier:
 def changed_ticket_key_message(named_fp: str, presented_fp: str) -> str:
     """The loud warning for a host whose identity is not the one its ticket names: a
     ticket is its own pin, so there is no pin to remove; only a new ticket helps."""
-    headline = "@@@ WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED! @@@"
-    bar = "@" * len(headline)
     return "\n".join(
         [
-            bar,
-            headline,
-            bar,
-            "IT IS POSSIBLE THAT SOMEONE IS DOING SOMETHING NASTY!",
-            "Someone could be eavesdropping on you right now (man-in-the-middle attack)!",
-            "It is also possible that the host simply made a new identity.",
+            *changed_identity_banner(),
             "The ticket names the identity fingerprint:",
             f"    {named_fp}",
             "The host presented this identity fingerprint instead:",

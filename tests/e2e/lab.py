@@ -439,6 +439,22 @@ class Lab:
             term.expect(rf"Welcome, {re.escape(nick)}!")
         return term
 
+    def bot(self, host: Host, nick: str) -> Piped:
+        """``severus join --json`` on pipes, pinned with --accept-new; waits for the welcome."""
+        bot = self.piped(
+            "join",
+            host.address,
+            "--nick",
+            nick,
+            "--accept-new",
+            "--json",
+            "--config-dir",
+            str(self.config(nick)),
+            name=f"bot {nick}",
+        )
+        bot.wait_json(event="welcome")
+        return bot
+
     def piped(self, *args: str, name: str = "severus", env: dict[str, str] | None = None) -> Piped:
         proc = Piped(args, env or cli_env(), name, self.root)
         self.procs.append(proc)

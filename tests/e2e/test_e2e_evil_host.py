@@ -28,22 +28,6 @@ def _evil_host(lab: Lab, mode: str, **extra: str) -> Host:
     return lab.host("ana", env=env)
 
 
-def _bot(lab: Lab, host: Host, nick: str) -> Piped:
-    bot = lab.piped(
-        "join",
-        host.address,
-        "--nick",
-        nick,
-        "--accept-new",
-        "--json",
-        "--config-dir",
-        str(lab.config(nick)),
-        name=f"bot {nick}",
-    )
-    bot.wait_json(event="welcome")
-    return bot
-
-
 def _dm(text: str) -> Callable[[dict[str, Any]], bool]:
     """Matches the private message ``text``: the sentinel these tests end on."""
     return lambda event: event["event"] == "dm" and event["text"] == text
@@ -77,9 +61,9 @@ def test_altered_or_misattributed_room_messages_are_dropped_with_a_warning(
     lab: Lab, mode: str
 ) -> None:
     host = _evil_host(lab, mode, EVIL_AS="dee")  # forge: everything "from dee"
-    bob = _bot(lab, host, "bob")
-    cy = _bot(lab, host, "cy")
-    dee = _bot(lab, host, "dee")
+    bob = lab.bot(host, "bob")
+    cy = lab.bot(host, "cy")
+    dee = lab.bot(host, "dee")
     bob.wait_json(event="join", nick="dee")  # so bob hands both his key
     dee.write_line("dee speaks")  # the host delivers it; only its label may change
     bob.write_line("bob speaks")  # sealed by bob; the host alters it on the way
@@ -94,8 +78,8 @@ def test_altered_or_misattributed_room_messages_are_dropped_with_a_warning(
 
 def test_replayed_room_messages_are_shown_once_and_flagged(lab: Lab) -> None:
     host = _evil_host(lab, "replay")
-    bob = _bot(lab, host, "bob")
-    cy = _bot(lab, host, "cy")
+    bob = lab.bot(host, "bob")
+    cy = lab.bot(host, "cy")
     bob.wait_json(event="join", nick="cy")
     bob.write_line("only once")
     events = _through_sentinel(bob, cy, "cy")  # both copies came before it
@@ -106,9 +90,9 @@ def test_replayed_room_messages_are_shown_once_and_flagged(lab: Lab) -> None:
 
 def test_who_left_a_room_cannot_read_what_follows(lab: Lab) -> None:
     host = _evil_host(lab, "leak")  # the host delivers room traffic to non-members too
-    bob = _bot(lab, host, "bob")
-    cy = _bot(lab, host, "cy")
-    dee = _bot(lab, host, "dee")
+    bob = lab.bot(host, "bob")
+    cy = lab.bot(host, "cy")
+    dee = lab.bot(host, "dee")
     bob.wait_json(event="join", nick="dee")
     for bot in (bob, cy, dee):
         bot.write_line("/join den")

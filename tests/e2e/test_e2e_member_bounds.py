@@ -20,28 +20,12 @@ from tests.e2e.attack import rss_kib
 from tests.e2e.member_attack import Member
 
 if TYPE_CHECKING:
-    from tests.e2e.lab import Host, Lab, Piped
+    from tests.e2e.lab import Lab, Piped
 
 ATTACKERS = 3
 GIFTS = 5000  # per attacker: about 15,000 in all, some 10 s at the host's pace
 GROWTH_KIB = 6 * 1024  # what the victim may grow by over the whole flood
 HELLOS = 4000  # per attacker, within the host's control burst for each
-
-
-def _bot(lab: Lab, host: Host, nick: str) -> Piped:
-    bot = lab.piped(
-        "join",
-        host.address,
-        "--nick",
-        nick,
-        "--accept-new",
-        "--json",
-        "--config-dir",
-        str(lab.config(nick)),
-        name=f"bot {nick}",
-    )
-    bot.wait_json(event="welcome")
-    return bot
 
 
 def _in_parallel(work: list[threading.Thread]) -> None:
@@ -67,8 +51,8 @@ def _lines(bot: Piped) -> str:
 
 def test_keys_for_rooms_that_do_not_exist_do_not_grow_the_victim(lab: Lab) -> None:
     host = lab.host("ana")
-    victim = _bot(lab, host, "vic")
-    cy = _bot(lab, host, "cy")
+    victim = lab.bot(host, "vic")
+    cy = lab.bot(host, "cy")
     members = [Member(host.port, f"mal{i}") for i in range(ATTACKERS)]
     for member in members:
         member.open_session("vic")
@@ -98,8 +82,8 @@ def test_keys_for_rooms_that_do_not_exist_do_not_grow_the_victim(lab: Lab) -> No
 
 def test_handshakes_started_in_a_loop_are_not_answered_at_the_victims_expense(lab: Lab) -> None:
     host = lab.host("ana")
-    victim = _bot(lab, host, "vic")
-    cy = _bot(lab, host, "cy")
+    victim = lab.bot(host, "vic")
+    cy = lab.bot(host, "cy")
     members = [Member(host.port, f"mal{i}") for i in range(ATTACKERS)]
     start = time.monotonic()
 

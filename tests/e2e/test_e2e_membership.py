@@ -15,25 +15,9 @@ from typing import TYPE_CHECKING
 from tests.e2e.lab import cli_env
 
 if TYPE_CHECKING:
-    from tests.e2e.lab import Host, Lab, Piped
+    from tests.e2e.lab import Lab
 
 LOSSY = str(Path(__file__).resolve().parent / "lossy_host")
-
-
-def _bot(lab: Lab, host: Host, nick: str) -> Piped:
-    bot = lab.piped(
-        "join",
-        host.address,
-        "--nick",
-        nick,
-        "--accept-new",
-        "--json",
-        "--config-dir",
-        str(lab.config(nick)),
-        name=f"bot {nick}",
-    )
-    bot.wait_json(event="welcome")
-    return bot
 
 
 def test_after_a_reconnect_the_rooms_are_shown_against_before(lab: Lab) -> None:
@@ -41,7 +25,7 @@ def test_after_a_reconnect_the_rooms_are_shown_against_before(lab: Lab) -> None:
     bob = lab.join(ana, "bob")
     bob.type("/join rust")
     bob.expect(r"Now talking in #rust")
-    dan = _bot(lab, ana, "dan")
+    dan = lab.bot(ana, "dan")
     dan.write_line("/join rust")
     bob.expect(r" \* dan joined #rust")
 
@@ -52,7 +36,7 @@ def test_after_a_reconnect_the_rooms_are_shown_against_before(lab: Lab) -> None:
         os.kill(ana.pid, signal.SIGKILL)
         dan.kill()
         ana = lab.host("ana", port=ana.port)
-        eve = _bot(lab, ana, "eve")
+        eve = lab.bot(ana, "eve")
         eve.write_line("/join rust")
         eve.wait_json(event="room", room="rust")
     finally:
@@ -71,8 +55,8 @@ def test_after_a_reconnect_the_rooms_are_shown_against_before(lab: Lab) -> None:
 
 def test_room_messages_the_host_did_not_deliver_are_reported(lab: Lab) -> None:
     ana = lab.host("ana", env=cli_env(PYTHONPATH=LOSSY, LOSSY_HOST_DROP="2-4"))
-    bob = _bot(lab, ana, "bob")
-    cy = _bot(lab, ana, "cy")
+    bob = lab.bot(ana, "bob")
+    cy = lab.bot(ana, "cy")
     bob.wait_json(event="join", nick="cy")
     for i in range(1, 6):
         bob.write_line(f"m{i}")

@@ -23,28 +23,12 @@ from severus_cli.core.identity_format import fingerprint
 from tests.e2e.lab import cli_env
 
 if TYPE_CHECKING:
-    from tests.e2e.lab import Host, Lab, Piped
+    from tests.e2e.lab import Host, Lab
 
 EVIL = str(Path(__file__).resolve().parent / "evil_host")
 _EVIL_PRIVATE = X25519PrivateKey.from_private_bytes(hashlib.sha256(b"evil host").digest())
 EVIL_FP = fingerprint(_EVIL_PRIVATE.public_key().public_bytes_raw())  # as in evil_swap.py
 CHANGED = "BOB'S IDENTITY KEY HAS CHANGED"
-
-
-def _bot(lab: Lab, host: Host, nick: str) -> Piped:
-    bot = lab.piped(
-        "join",
-        host.address,
-        "--nick",
-        nick,
-        "--accept-new",
-        "--json",
-        "--config-dir",
-        str(lab.config(nick)),
-        name=f"bot {nick}",
-    )
-    bot.wait_json(event="welcome")
-    return bot
 
 
 def _turn_evil(lab: Lab, honest: Host, log: Path) -> Host:
@@ -73,7 +57,7 @@ def _eventually(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
 
 def test_send_refuses_a_substituted_key_and_encrypts_nothing_to_it(lab: Lab) -> None:
     honest = lab.host("ana")
-    bob = _bot(lab, honest, "bob")
+    bob = lab.bot(honest, "bob")
     real_fp = lab.fingerprint(lab.config("bob"))
     first = lab.send(honest, b"hello bob\n", "--to", "bob", "--accept-new")
     assert first.returncode == 0, first.stderr  # pins bob's real key, quietly
@@ -82,7 +66,7 @@ def test_send_refuses_a_substituted_key_and_encrypts_nothing_to_it(lab: Lab) -> 
     log = lab.root / "relays-to-bob.jsonl"
     evil = _turn_evil(lab, honest, log)
     bob.wait_json(event="welcome", timeout=30)  # bob comes back by himself
-    cy = _bot(lab, evil, "cy")
+    cy = lab.bot(evil, "cy")
     evil.expect(r"\* cy joined")
 
     private = lab.send(evil, b"the secret\n", "--to", "bob")
@@ -140,7 +124,7 @@ def test_send_refuses_a_substituted_key_and_encrypts_nothing_to_it(lab: Lab) -> 
 
 def test_peer_option_pins_the_recipient_for_send(lab: Lab) -> None:
     host = lab.host("ana")
-    bob = _bot(lab, host, "bob")
+    bob = lab.bot(host, "bob")
     real_fp = lab.fingerprint(lab.config("bob"))
     wrong = lab.send(
         host, b"not for you\n", "--to", "bob", "--accept-new", "--peer", f"bob={EVIL_FP}"
@@ -157,7 +141,7 @@ def test_peer_option_pins_the_recipient_for_send(lab: Lab) -> None:
 
 def test_interactive_join_warns_every_session_and_dms_wait_for_accept(lab: Lab) -> None:
     honest = lab.host("ana")
-    _bot(lab, honest, "bob")
+    lab.bot(honest, "bob")
     cy = lab.join(honest, "cy")
     cy.type("/whois bob")
     cy.expect(r"SHA256:")  # cy has met (and pinned) the real bob
