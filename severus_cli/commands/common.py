@@ -17,7 +17,7 @@ from rich.text import Text
 from severus_cli.core.config import resolve_config_dir
 from severus_cli.core.identity import Identity, load_or_create_identity
 from severus_cli.core.packets import valid_nick
-from severus_cli.errors import Interrupted, UsageError
+from severus_cli.errors import Interrupted, SeverusError, UsageError
 
 
 def console(stderr: bool = False) -> Console:
@@ -118,8 +118,61 @@ async def read_tty_line(prompt: str) -> str | None:
     return got.split(b"\n", 1)[0].decode("utf-8", "replace")
 
 
+HARD_EXIT_AFTER = 2.0  # seconds a cancelled command may take to wind down after Ctrl-C
+
+
 def run(coroutine: Coroutine[Any, Any, T]) -> T:
     """``asyncio.run`` on the loop :func:`loop_factory` picks: where every command's
-    event loop is made."""
+    event loop is made.
+
+    Ctrl-C (SIGINT) always ends the command with 130. The first one cancels the main
+    task, as asyncio does; but a cancellation can be swallowed on its way out (a
+    ``wait_for`` finishing at that very moment turns it into a result or a timeout), and
+    then the command would go on, or exit with another code. So the interrupt is
+    remembered and wins over whatever the task ends with, and a command still running
+    ``HARD_EXIT_AFTER`` seconds later is ended outright (files are written atomically,
+    so nothing is left half-written).
+    """
+    import signal
+    import threading
+
     with asyncio.Runner(loop_factory=loop_factory()) as runner:
-        return runner.run(coroutine)
+        in_main = threading.current_thread() is threading.main_thread()
+        if not in_main or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+            return runner.run(coroutine)
+        loop = runner.get_loop()
+        tasks: list[asyncio.Task[T]] = []
+        interrupted: list[bool] = []
+
+        async def main() -> T:
+            tasks.append(asyncio.current_task())  # type: ignore[arg-type]
+            return await coroutine
+
+        def on_sigint(signum: int, frame: object) -> None:
+            if interrupted or not tasks:
+                raise KeyboardInterrupt
+            interrupted.append(True)
+            loop.call_soon_threadsafe(tasks[0].cancel)
+            loop.call_soon_threadsafe(loop.call_later, HARD_EXIT_AFTER, _hard_exit)
+
+        signal.signal(signal.SIGINT, on_sigint)
+        try:
+            result = runner.run(main())
+        except (asyncio.CancelledError, SeverusError) as error:
+            if interrupted:
+                raise KeyboardInterrupt from error
+            raise
+        finally:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+        if interrupted:
+            raise KeyboardInterrupt
+        return result
+
+
+def _hard_exit() -> None:
+    """Ctrl-C was pressed and the command did not stop: say so and end at once."""
+    from severus_cli.commands.errors import report
+
+    report(Interrupted())
+    sys.stderr.flush()
+    os._exit(Interrupted.exit_code)
