@@ -66,6 +66,14 @@ def ticket_in(host_text: str) -> str:
     return ticket
 
 
+def default_signals() -> None:
+    """In a child before exec: Ctrl-C (SIGINT) does what it does for a person at a
+    terminal. A suite started in the background of a shell without job control runs with
+    SIGINT ignored, and its children would inherit that, so no Ctrl-C would reach them.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 nobody listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -101,6 +109,7 @@ class Term:
             dimensions=DIMENSIONS,
             timeout=TIMEOUT,
             encoding="utf-8",
+            preexec_fn=default_signals,
         )
         self._raw: list[str] = []
         self._cond = threading.Condition()
@@ -262,6 +271,7 @@ class Piped:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
+            preexec_fn=default_signals,
         )
         self.lines: queue.Queue[bytes | None] = queue.Queue()
         self.stdout: list[bytes] = []
@@ -472,6 +482,7 @@ class Lab:
             capture_output=True,
             env=cli_env(),
             timeout=timeout,
+            preexec_fn=default_signals,
         )
 
     def send(
