@@ -282,9 +282,11 @@ class Piped:
 
     def _read_out(self) -> None:
         assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.stdout.append(line)
-            self.lines.put(line)
+        # kill() closes the pipe under this reader: that ends the output, not the test.
+        with contextlib.suppress(ValueError, OSError):
+            for line in self.proc.stdout:
+                self.stdout.append(line)
+                self.lines.put(line)
         self.lines.put(None)
 
     def _read_err(self) -> None:
