@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from severus_cli.core.e2e import wire
 
 MAX_PENDING = 256  # room messages held in all
-MAX_PENDING_PER_SENDER = 32
+MAX_PENDING_PER_SENDER = 128  # a burst the host allows (30, then 10/s) while its key is in flight
 MAX_PENDING_BYTES = 8 * 1024 * 1024  # ciphertext held in all
 PENDING_TTL = 10.0  # seconds; then the message is reported as unreadable
 
