@@ -17,10 +17,10 @@ from pathlib import Path
 
 from bench.common import process_cpu_seconds
 from bench.wire import ACK, REFUSAL, is_room_message, new_core
-from severus_cli.core import packets as p
-from severus_cli.core.client import ClientCore
-from severus_cli.core.events import UiEvent
-from severus_cli.core.identity import Identity
+from severus_cli.core.client.core import ClientCore
+from severus_cli.core.client.events import UiEvent
+from severus_cli.core.trust.identity import Identity
+from severus_cli.core.wire import packets as p
 from severus_cli.net.client_link import ClientLink
 from severus_cli.net.participant import RemoteParticipant
 from severus_cli.runtime.connect import open_link, resolve_target

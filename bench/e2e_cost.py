@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from severus_cli.core.e2e.keyring import Keyring, Relay
 from severus_cli.core.e2e.wire import ChatBody
-from severus_cli.core.session import HopSession, Payload, PeerIdentity, Role
+from severus_cli.core.wire.session import HopSession, Payload, PeerIdentity, Role
 
 SIZES = (2, 50, 200)
 TEXT = "x" * 100

@@ -15,7 +15,7 @@ from types import TracebackType
 from typing import IO
 
 from bench.common import HOST_CPU, pin, process_cpu_seconds
-from severus_cli.core.ticket import looks_like_ticket
+from severus_cli.core.trust.ticket import looks_like_ticket
 
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 5.0

@@ -36,8 +36,8 @@ from bench.clients import (
     speak,
 )
 from bench.common import LOAD_CPU, pin, process_rss_kib
-from severus_cli.core import packets as p
-from severus_cli.core.identity import Identity, load_identity
+from severus_cli.core.trust.identity import Identity, load_identity
+from severus_cli.core.wire import packets as p
 
 SETTLE = {"direct": 0.15, "quic": 1.3}  # the QUIC host closes a connection 1 s after FIN
 RELAY_TEXT = "x" * 32

@@ -13,9 +13,9 @@ import importlib
 import time
 from typing import Any, cast
 
-from severus_cli.core import packets as p
-from severus_cli.core.client import ClientCore
-from severus_cli.core.identity import Identity
+from severus_cli.core.client.core import ClientCore
+from severus_cli.core.trust.identity import Identity
+from severus_cli.core.wire import packets as p
 
 ROOM_MESSAGES = frozenset({"msg", "sealed"})  # what room members receive
 ACK = p.Ok

@@ -41,21 +41,25 @@ except ImportError:  # the plain loop needs nothing more
 
 if atheris is not None and "--plain" not in sys.argv:
     with atheris.instrument_imports(include=["severus_cli"]):
-        from severus_cli.core import known_hosts, known_peers, moderation, packets, ticket
-        from severus_cli.core.client import ClientCore
+        from severus_cli.core.client.core import ClientCore
         from severus_cli.core.e2e import wire
-        from severus_cli.core.framing import FrameDecoder
-        from severus_cli.core.host import HostConfig, HostCore
-        from severus_cli.core.session import HopSession, Role
+        from severus_cli.core.host import moderation
+        from severus_cli.core.host.core import HostConfig, HostCore
+        from severus_cli.core.trust import known_hosts, known_peers, ticket
+        from severus_cli.core.wire import packets
+        from severus_cli.core.wire.framing import FrameDecoder
+        from severus_cli.core.wire.session import HopSession, Role
         from severus_cli.ui import input as typed
         from severus_cli.ui import sanitize
 else:
-    from severus_cli.core import known_hosts, known_peers, moderation, packets, ticket
-    from severus_cli.core.client import ClientCore
+    from severus_cli.core.client.core import ClientCore
     from severus_cli.core.e2e import wire
-    from severus_cli.core.framing import FrameDecoder
-    from severus_cli.core.host import HostConfig, HostCore
-    from severus_cli.core.session import HopSession, Role
+    from severus_cli.core.host import moderation
+    from severus_cli.core.host.core import HostConfig, HostCore
+    from severus_cli.core.trust import known_hosts, known_peers, ticket
+    from severus_cli.core.wire import packets
+    from severus_cli.core.wire.framing import FrameDecoder
+    from severus_cli.core.wire.session import HopSession, Role
     from severus_cli.ui import input as typed
     from severus_cli.ui import sanitize
 

@@ -269,7 +269,7 @@ def host(
 ) -> None:
     """Host a chat that friends join with `severus join ADDRESS` or the printed ticket."""
     from severus_cli.commands import host_cmd
-    from severus_cli.core.host import UNLIMITED_RATE, HostConfig
+    from severus_cli.core.host.core import UNLIMITED_RATE, HostConfig
 
     limits = HostConfig(
         max_clients=max_clients,

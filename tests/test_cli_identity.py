@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from severus_cli.core.identity import fingerprint
+from severus_cli.core.trust.identity import fingerprint
 from severus_cli.errors import EXIT_CODES
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -17,14 +17,14 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from severus_cli.core import events as ev
-from severus_cli.core import packets as p
-from severus_cli.core.client import CLIENT_NAME, MAX_TEXT_BYTES, ClientCore
+from severus_cli.core.client import events as ev
+from severus_cli.core.client.core import CLIENT_NAME, MAX_TEXT_BYTES, ClientCore
 from severus_cli.core.e2e import wire
 from severus_cli.core.e2e.keyring import PENDING_TTL, Keyring
 from severus_cli.core.e2e.verify import safety_code
-from severus_cli.core.host import Broadcast, Close, HostConfig, HostCore, Send
-from severus_cli.core.identity_format import fingerprint
+from severus_cli.core.host.core import Broadcast, Close, HostConfig, HostCore, Send
+from severus_cli.core.trust.identity_format import fingerprint
+from severus_cli.core.wire import packets as p
 from severus_cli.errors import RemoteProtocolError
 
 T0 = 5000.0

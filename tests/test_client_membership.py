@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import os
 
-from severus_cli.core import events as ev
-from severus_cli.core import packets as p
-from severus_cli.core.client import ClientCore
+from severus_cli.core.client import events as ev
+from severus_cli.core.client.core import ClientCore
 from severus_cli.core.e2e import wire
 from severus_cli.core.e2e.keyring import EVICTED_REPORT_EVERY, HELLO_BURST
 from severus_cli.core.e2e.pending import MAX_PENDING_PER_SENDER
+from severus_cli.core.wire import packets as p
 from severus_cli.ui.render import render, to_json
 from tests.test_client_core import (
     T0,

@@ -7,9 +7,9 @@ import re
 import time
 from typing import Any
 
-from severus_cli.core import events as ev
-from severus_cli.core import packets as p
-from severus_cli.core.host import HostConfig, HostCore
+from severus_cli.core.client import events as ev
+from severus_cli.core.host.core import HostConfig, HostCore
+from severus_cli.core.wire import packets as p
 from severus_cli.runtime.controller import ChatController
 from severus_cli.runtime.ticket_notes import ticket_notices
 from severus_cli.ui import input as cmd

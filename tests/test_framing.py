@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from severus_cli.core.framing import HEADER_SIZE, MAX_FRAME, FrameDecoder, encode_frame
+from severus_cli.core.wire.framing import HEADER_SIZE, MAX_FRAME, FrameDecoder, encode_frame
 from severus_cli.errors import LocalProtocolError, RemoteProtocolError
 
 

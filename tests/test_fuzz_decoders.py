@@ -18,13 +18,13 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from severus_cli.core import packets as p
-from severus_cli.core.client import ClientCore
-from severus_cli.core.config import resolve_config_dir
-from severus_cli.core.host import Close, HostConfig, HostCore, Send
-from severus_cli.core.identity import create_identity, load_identity
-from severus_cli.core.known_peers import KnownPeers
-from severus_cli.core.session import HopSession, Role, join_psk
+from severus_cli.core.client.core import ClientCore
+from severus_cli.core.host.core import Close, HostConfig, HostCore, Send
+from severus_cli.core.store.config import resolve_config_dir
+from severus_cli.core.trust.identity import create_identity, load_identity
+from severus_cli.core.trust.known_peers import KnownPeers
+from severus_cli.core.wire import packets as p
+from severus_cli.core.wire.session import HopSession, Role, join_psk
 from severus_cli.errors import ConfigError, RemoteProtocolError
 
 NOW = 1000.0

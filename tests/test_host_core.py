@@ -10,9 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from severus_cli.core import packets as p
-from severus_cli.core.fields import MAX_ID
-from severus_cli.core.host import (
+from severus_cli.core.host.core import (
     Action,
     Broadcast,
     Close,
@@ -21,6 +19,8 @@ from severus_cli.core.host import (
     Log,
     Send,
 )
+from severus_cli.core.wire import packets as p
+from severus_cli.core.wire.fields import MAX_ID
 from severus_cli.errors import RemoteProtocolError
 
 

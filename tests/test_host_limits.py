@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import pytest
 
-from severus_cli.core import packets as p
-from severus_cli.core.host import Action, HostConfig, HostCore
-from severus_cli.core.packets import MAX_DATA
-from severus_cli.core.requests import Requests
+from severus_cli.core.client.requests import Requests
+from severus_cli.core.host.core import Action, HostConfig, HostCore
+from severus_cli.core.wire import packets as p
+from severus_cli.core.wire.packets import MAX_DATA
 from tests.test_host_core import Host, closes, error_msg, fatal, packets_for, reply_error
 
 BIG = b"x" * MAX_DATA  # the largest message the host relays

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from severus_cli.core import packets as p
-from severus_cli.core.host import HostConfig
-from severus_cli.core.room_shares import (
+from severus_cli.core.host.core import HostConfig
+from severus_cli.core.limits.room_shares import (
     ROOMS_PER_SOURCE_SHARE,
     rooms_per_source,
     too_many_from_source,
 )
+from severus_cli.core.wire import packets as p
 from tests.test_host_core import Host, error_msg, key_for, packets_for, reply_error
 
 ATTACKER = "203.0.113.7"

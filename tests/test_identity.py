@@ -17,9 +17,9 @@ from cryptography.x509.oid import NameOID
 from hypothesis import given
 from hypothesis import strategies as st
 
-from severus_cli.core.config import resolve_config_dir
-from severus_cli.core.files import atomic_write, locked
-from severus_cli.core.identity import (
+from severus_cli.core.store.config import resolve_config_dir
+from severus_cli.core.store.files import atomic_write, locked
+from severus_cli.core.trust.identity import (
     IDENTITY_FILES,
     create_identity,
     fingerprint,

@@ -15,10 +15,10 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from severus_cli.core import known_hosts
-from severus_cli.core.identity import fingerprint
-from severus_cli.core.known_hosts import KnownHosts, parse_known_hosts, pin, remove, touch
-from severus_cli.core.trust import KnownHost
+from severus_cli.core.trust import known_hosts
+from severus_cli.core.trust.identity import fingerprint
+from severus_cli.core.trust.known_hosts import KnownHosts, parse_known_hosts, pin, remove, touch
+from severus_cli.core.trust.tofu import KnownHost
 from severus_cli.errors import ChangedHostKeyError, ConfigError
 
 KEY = fingerprint(b"key")

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from severus_cli.core import files, known_peers
-from severus_cli.core.identity_format import fingerprint
-from severus_cli.core.known_peers import FILE_NAME, KnownPeers
-from severus_cli.core.peer_trust import PeerVerdict
+from severus_cli.core.store import files
+from severus_cli.core.trust import known_peers
+from severus_cli.core.trust.identity_format import fingerprint
+from severus_cli.core.trust.known_peers import FILE_NAME, KnownPeers
+from severus_cli.core.trust.peer_trust import PeerVerdict
 
 NEW, SAME, CHANGED = PeerVerdict.NEW, PeerVerdict.SAME, PeerVerdict.CHANGED
 

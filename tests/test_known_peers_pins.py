@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from severus_cli.core import known_peers
-from severus_cli.core.identity_format import fingerprint
-from severus_cli.core.known_peers import FILE_NAME, KnownPeers, accept_peer, bound
-from severus_cli.core.peer_trust import PeerVerdict
+from severus_cli.core.trust import known_peers
+from severus_cli.core.trust.identity_format import fingerprint
+from severus_cli.core.trust.known_peers import FILE_NAME, KnownPeers, accept_peer, bound
+from severus_cli.core.trust.peer_trust import PeerVerdict
 
 HOST = "127.0.0.1:3000"
 BOB = bytes(range(32))

@@ -11,10 +11,10 @@ import pytest
 
 from severus_cli.commands import secret as secret_mod
 from severus_cli.commands.secret import join_secret
-from severus_cli.core import events as ev
-from severus_cli.core import packets as p
-from severus_cli.core.client import SEAL_OVERHEAD, ClientCore
-from severus_cli.core.session import (
+from severus_cli.core.client import events as ev
+from severus_cli.core.client.core import SEAL_OVERHEAD, ClientCore
+from severus_cli.core.wire import packets as p
+from severus_cli.core.wire.session import (
     HandshakeComplete,
     HopSession,
     PeerIdentity,
@@ -268,7 +268,7 @@ def test_protocol_md_documents_the_secret_and_the_moderation_codes() -> None:
     import hashlib
     import re
 
-    from severus_cli.core.session import NOISE_NAME_PSK
+    from severus_cli.core.wire.session import NOISE_NAME_PSK
 
     root = Path(__file__).resolve().parent.parent
     doc = (root / "PROTOCOL.md").read_text(encoding="utf-8")
@@ -280,7 +280,7 @@ def test_protocol_md_documents_the_secret_and_the_moderation_codes() -> None:
     assert join_psk(b"x", CERT) == scrypt
     source = "".join(
         (root / "severus_cli" / "core" / name).read_text(encoding="utf-8")
-        for name in ("host_admin.py", "moderation.py")
+        for name in ("host/admin.py", "host/moderation.py")
     )
     codes = set(re.findall(r'_expel\([^"]*"([a-z_]+)"', source))
     codes |= set(re.findall(r'return "([a-z_]+)", ', source))
@@ -315,7 +315,7 @@ class FakeLink:
 
 
 def test_a_bug_one_peer_reaches_closes_only_that_peer(monkeypatch: pytest.MonkeyPatch) -> None:
-    from severus_cli.core.host import HostConfig, HostCore
+    from severus_cli.core.host.core import HostConfig, HostCore
     from severus_cli.net.host_loop import HostLoop
 
     logs: list[str] = []

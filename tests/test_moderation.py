@@ -8,10 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from severus_cli.core import packets as p
-from severus_cli.core.host import Action, Broadcast, Close, HostConfig, HostCore, Log, Send
-from severus_cli.core.identity_format import fingerprint
-from severus_cli.core.moderation import (
+from severus_cli.core.host.core import Action, Broadcast, Close, HostConfig, HostCore, Log, Send
+from severus_cli.core.host.moderation import (
     MAX_ALLOW_FILE,
     MAX_BANS,
     MAX_DURATION,
@@ -25,6 +23,8 @@ from severus_cli.core.moderation import (
     parse_duration,
     parse_target,
 )
+from severus_cli.core.trust.identity_format import fingerprint
+from severus_cli.core.wire import packets as p
 from severus_cli.errors import ConfigError, UsageError
 
 NOW = 1000.0

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from severus_cli.core import events as ev
-from severus_cli.core import packets as p
-from severus_cli.core.client import ClientCore
-from severus_cli.core.identity_format import fingerprint
-from severus_cli.core.peer_trust import PeerGuard
+from severus_cli.core.client import events as ev
+from severus_cli.core.client.core import ClientCore
+from severus_cli.core.trust.identity_format import fingerprint
+from severus_cli.core.trust.peer_trust import PeerGuard
+from severus_cli.core.wire import packets as p
 from severus_cli.runtime.controller import ChatController
 from severus_cli.ui import input as cmd
 from severus_cli.ui.render import render, to_json

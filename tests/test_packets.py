@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from severus_cli.core import packets as p
-from severus_cli.core.fields import (
+from severus_cli.core.wire import packets as p
+from severus_cli.core.wire.fields import (
     MAX_ID,
     MAX_LIST,
     NAME_RE,

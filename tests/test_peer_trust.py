@@ -1,8 +1,8 @@
 """Peer keys: first sight pins, a changed key is blocked (never re-pinned) until the user
 accepts it, and the client core encrypts nothing to a blocked key.
 
-Pure decisions first (:mod:`severus_cli.core.peer_trust`), then the store's bounds and
-hand acceptance (:mod:`severus_cli.core.known_peers`), then the client core wired to a
+Pure decisions first (:mod:`severus_cli.core.trust.peer_trust`), then the store's bounds and
+hand acceptance (:mod:`severus_cli.core.trust.known_peers`), then the client core wired to a
 guard, with no sockets.
 """
 
@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from severus_cli.core import events as ev
-from severus_cli.core import known_peers
-from severus_cli.core import packets as p
-from severus_cli.core.client import ClientCore
+from severus_cli.core.client import events as ev
+from severus_cli.core.client.core import ClientCore
 from severus_cli.core.e2e import wire
-from severus_cli.core.identity_format import fingerprint
-from severus_cli.core.known_peers import FILE_NAME, KnownPeers, bound
-from severus_cli.core.peer_trust import PeerGuard, PeerVerdict, judge_peer, send_refusal
+from severus_cli.core.trust import known_peers
+from severus_cli.core.trust.identity_format import fingerprint
+from severus_cli.core.trust.known_peers import FILE_NAME, KnownPeers, bound
+from severus_cli.core.trust.peer_trust import PeerGuard, PeerVerdict, judge_peer, send_refusal
+from severus_cli.core.wire import packets as p
 from severus_cli.errors import UsageError
 from severus_cli.runtime.controller import accept_key
 from tests.test_client_core import T0, Peer, feed, key_of, registered, sent, warnings

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from severus_cli.core.portmap import (
+from severus_cli.core.nat.portmap import (
     PortmapError,
     behind_another_nat,
     natpmp,

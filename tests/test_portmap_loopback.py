@@ -12,7 +12,7 @@ from typing import cast
 
 import pytest
 
-from severus_cli.core.portmap import Mapped, natpmp, pcp
+from severus_cli.core.nat.portmap import Mapped, natpmp, pcp
 from severus_cli.net.portmap_io import default_gateway
 from severus_cli.runtime.portmap import PortMapper
 

@@ -15,12 +15,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
-from severus_cli.core import packets, registrations
 from severus_cli.core.e2e import keyring, pairwise, sender_keys, wire
 from severus_cli.core.e2e.verify import safety_code
-from severus_cli.core.framing import encode_frame
-from severus_cli.core.host import HostConfig
-from severus_cli.core.session import make_prologue
+from severus_cli.core.host.core import HostConfig
+from severus_cli.core.limits import registrations
+from severus_cli.core.wire import packets
+from severus_cli.core.wire.framing import encode_frame
+from severus_cli.core.wire.session import make_prologue
 from severus_cli.net.tls import ALPN
 
 DOC = Path(__file__).resolve().parent.parent / "PROTOCOL.md"
@@ -79,12 +80,12 @@ def test_every_error_code_is_documented() -> None:
     source = "".join(
         (DOC.parent / "severus_cli" / "core" / name).read_text(encoding="utf-8")
         for name in (
-            "host.py",
-            "host_queries.py",
-            "host_secondary.py",
-            "packets.py",
-            "framing.py",
-            "session.py",
+            "host/core.py",
+            "host/queries.py",
+            "host/secondary.py",
+            "wire/packets.py",
+            "wire/framing.py",
+            "wire/session.py",
             "e2e/pairwise.py",
             "e2e/sender_keys.py",
             "e2e/wire.py",
@@ -101,7 +102,7 @@ def test_every_error_code_is_documented() -> None:
 
 
 def test_ticket_example_matches_the_code() -> None:
-    from severus_cli.core.ticket import Endpoint, Ticket, decode_ticket, encode_ticket
+    from severus_cli.core.trust.ticket import Endpoint, Ticket, decode_ticket, encode_ticket
 
     found = re.findall(r"```ticket\n(.*?)\n```", DOC.read_text(encoding="utf-8"))
     assert found, "PROTOCOL.md lost its ticket example"

@@ -16,10 +16,10 @@ from aioquic.quic.configuration import QuicConfiguration
 from aioquic.quic.connection import QuicConnection
 from aioquic.quic.packet import QuicErrorCode
 
-from severus_cli.core.admission import HandshakeGate, refusal
-from severus_cli.core.host import HostCore
-from severus_cli.core.host_types import HostConfig
-from severus_cli.core.identity import Identity, create_identity, tls_paths
+from severus_cli.core.host.actions import HostConfig
+from severus_cli.core.host.core import HostCore
+from severus_cli.core.limits.admission import HandshakeGate, refusal
+from severus_cli.core.trust.identity import Identity, create_identity, tls_paths
 from severus_cli.errors import HostUnreachable
 from severus_cli.net.host_loop import HostLoop
 from severus_cli.net.quic import open_quic, serve_quic

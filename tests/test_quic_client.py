@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from severus_cli.core.host import HostCore
-from severus_cli.core.host_types import HostConfig
-from severus_cli.core.identity import Identity, create_identity, tls_paths
+from severus_cli.core.host.actions import HostConfig
+from severus_cli.core.host.core import HostCore
+from severus_cli.core.trust.identity import Identity, create_identity, tls_paths
 from severus_cli.net.client_link import PortClosed
 from severus_cli.net.host_loop import HostLoop
 from severus_cli.net.quic import open_quic, serve_quic

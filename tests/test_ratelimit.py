@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from severus_cli.core.ratelimit import TokenBucket
+from severus_cli.core.limits.ratelimit import TokenBucket
 
 
 def test_starts_full_and_allows_a_burst() -> None:

@@ -4,10 +4,14 @@ address (an IPv6 /64 as one) gets a bucket of them, refused non-fatally when ove
 
 from __future__ import annotations
 
-from severus_cli.core import packets as p
-from severus_cli.core.host import Close, HostConfig, HostCore
-from severus_cli.core.registrations import MAX_SOURCES, TOO_MANY_CONNECTIONS, RegistrationGate
-from severus_cli.core.sources import source_key
+from severus_cli.core.host.core import Close, HostConfig, HostCore
+from severus_cli.core.limits.registrations import (
+    MAX_SOURCES,
+    TOO_MANY_CONNECTIONS,
+    RegistrationGate,
+)
+from severus_cli.core.limits.sources import source_key
+from severus_cli.core.wire import packets as p
 from tests.test_host_core import packets_for
 
 

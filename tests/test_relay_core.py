@@ -7,9 +7,7 @@ import itertools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from severus_cli.core.identity_format import fingerprint
-from severus_cli.core.packets import Packet, encode
-from severus_cli.core.relay import (
+from severus_cli.core.nat.relay import (
     Close,
     Note,
     Pacer,
@@ -20,7 +18,7 @@ from severus_cli.core.relay import (
     SendTo,
     Splice,
 )
-from severus_cli.core.relay_packets import (
+from severus_cli.core.nat.relay_packets import (
     Accept,
     Dial,
     Open,
@@ -35,6 +33,8 @@ from severus_cli.core.relay_packets import (
     Spliced,
     decode_from_relay,
 )
+from severus_cli.core.trust.identity_format import fingerprint
+from severus_cli.core.wire.packets import Packet, encode
 
 HOST = bytes(range(32))
 JOINER = bytes(range(1, 33))

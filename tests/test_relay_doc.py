@@ -10,8 +10,8 @@ from typing import Any
 import msgpack
 import pytest
 
-from severus_cli.core.packets import decode, encode
-from severus_cli.core.relay_packets import CLIENT_TO_RELAY, RELAY_TO_CLIENT
+from severus_cli.core.nat.relay_packets import CLIENT_TO_RELAY, RELAY_TO_CLIENT
+from severus_cli.core.wire.packets import decode, encode
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = re.compile(r"```json (relay-client|relay)\n(.*?)\n```\n```hex\n(.*?)\n```", re.S)
@@ -56,7 +56,7 @@ def test_every_relay_error_code_is_documented() -> None:
     text = section()
     source = "".join(
         (ROOT / "severus_cli" / "core" / name).read_text(encoding="utf-8")
-        for name in ("relay.py", "relay_packets.py", "packets.py")
+        for name in ("nat/relay.py", "nat/relay_packets.py", "wire/packets.py")
     )
     codes = set(re.findall(r'_fail\(\s*\w+,\s*"([a-z_]+)"', source))
     codes |= set(re.findall(r'RelayError\("([a-z_]+)"', source))
@@ -67,7 +67,7 @@ def test_every_relay_error_code_is_documented() -> None:
 
 
 def test_documented_ports_and_alpn() -> None:
-    from severus_cli.core.relay_link import DEFAULT_RELAY_PORT
+    from severus_cli.core.nat.relay_link import DEFAULT_RELAY_PORT
     from severus_cli.net.relay_client import RELAY_ALPN
 
     text = section()

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from severus_cli.core.packets import encode
-from severus_cli.core.relay import RelayConfig, RelayCore, SendTo, Splice
-from severus_cli.core.relay_link import RelayLink, parse_hostport
-from severus_cli.core.relay_packets import (
+from severus_cli.core.client.routes import RelayRoute, describe_path, relay_routes
+from severus_cli.core.nat.relay import RelayConfig, RelayCore, SendTo, Splice
+from severus_cli.core.nat.relay_link import RelayLink, parse_hostport
+from severus_cli.core.nat.relay_packets import (
     Accept,
     Dial,
     Open,
@@ -27,9 +27,9 @@ from severus_cli.core.relay_packets import (
     decode_from_client,
     decode_from_relay,
 )
-from severus_cli.core.routes import RelayRoute, describe_path, relay_routes
-from severus_cli.core.session import HandshakeComplete, HopSession, Payload, Role
-from severus_cli.core.ticket import Endpoint, Ticket, TicketError
+from severus_cli.core.trust.ticket import Endpoint, Ticket, TicketError
+from severus_cli.core.wire.packets import encode
+from severus_cli.core.wire.session import HandshakeComplete, HopSession, Payload, Role
 from severus_cli.errors import RemoteProtocolError
 
 CERT = bytes(32)

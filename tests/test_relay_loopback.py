@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from severus_cli.core.host import HostConfig, HostCore
-from severus_cli.core.identity import Identity, load_or_create_identity, tls_paths
-from severus_cli.core.identity_format import fingerprint
-from severus_cli.core.packets import Hello, Welcome, decode_from_host, encode
-from severus_cli.core.relay import RelayConfig, RelayCore
-from severus_cli.core.relay_packets import Accept, Dial, Open, Register, Registered, Spliced
-from severus_cli.core.routes import RelayRoute
+from severus_cli.core.client.routes import RelayRoute
+from severus_cli.core.host.core import HostConfig, HostCore
+from severus_cli.core.nat.relay import RelayConfig, RelayCore
+from severus_cli.core.nat.relay_packets import Accept, Dial, Open, Register, Registered, Spliced
+from severus_cli.core.trust.identity import Identity, load_or_create_identity, tls_paths
+from severus_cli.core.trust.identity_format import fingerprint
+from severus_cli.core.wire.packets import Hello, Welcome, decode_from_host, encode
 from severus_cli.errors import HostUnreachable, JoinSecretRefused
 from severus_cli.net.client_link import ClientLink
 from severus_cli.net.host_loop import HostLoop

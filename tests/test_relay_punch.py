@@ -4,10 +4,10 @@ and the host's own allowance per target."""
 
 from __future__ import annotations
 
-from severus_cli.core.packets import Packet, encode
-from severus_cli.core.punch import TARGET_BURST, TOTAL_BURST, PunchPolicy, punchable
-from severus_cli.core.relay import Close, RelayAction, RelayConfig, RelayCore, SendTo
-from severus_cli.core.relay_packets import (
+from severus_cli.core.limits.sources import source_key
+from severus_cli.core.nat.punch import TARGET_BURST, TOTAL_BURST, PunchPolicy, punchable
+from severus_cli.core.nat.relay import Close, RelayAction, RelayConfig, RelayCore, SendTo
+from severus_cli.core.nat.relay_packets import (
     Peer,
     PunchRequest,
     PunchTo,
@@ -15,7 +15,7 @@ from severus_cli.core.relay_packets import (
     RelayError,
     decode_from_relay,
 )
-from severus_cli.core.sources import source_key
+from severus_cli.core.wire.packets import Packet, encode
 
 HOST = bytes(range(32))
 HOST_UDP = ("203.0.113.10", 4000)

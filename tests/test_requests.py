@@ -3,9 +3,9 @@ host's limits, in test_host_limits.py and test_client_core.py)."""
 
 from __future__ import annotations
 
-from severus_cli.core import packets as p
-from severus_cli.core.fields import MAX_ID
-from severus_cli.core.requests import Request, Requests
+from severus_cli.core.client.requests import Request, Requests
+from severus_cli.core.wire import packets as p
+from severus_cli.core.wire.fields import MAX_ID
 
 NOW = 1000.0
 

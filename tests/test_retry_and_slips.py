@@ -7,7 +7,13 @@ from __future__ import annotations
 import pytest
 
 from severus_cli.commands.trust_cmds import aligned
-from severus_cli.core.ticket import Endpoint, Ticket, TicketError, decode_ticket, encode_ticket
+from severus_cli.core.trust.ticket import (
+    Endpoint,
+    Ticket,
+    TicketError,
+    decode_ticket,
+    encode_ticket,
+)
 from severus_cli.errors import HostUnreachable, UsageError
 from severus_cli.runtime.retry_notes import plain_reason, retry_line
 from severus_cli.runtime.target_checks import (

@@ -9,9 +9,9 @@ key of that moment: the one nobody compared.
 
 from __future__ import annotations
 
-from severus_cli.core import events as ev
-from severus_cli.core import packets as p
-from severus_cli.core.identity_format import fingerprint
+from severus_cli.core.client import events as ev
+from severus_cli.core.trust.identity_format import fingerprint
+from severus_cli.core.wire import packets as p
 from severus_cli.runtime.controller import accept_key
 from tests.test_client_core import T0, feed, key_of, sent
 from tests.test_peer_trust import conflicted

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from severus_cli.core import known_peers
-from severus_cli.core.known_peers import MAX_PEERS_PER_HOST, KnownPeers
-from severus_cli.core.peer_trust import PeerGuard, PeerVerdict
+from severus_cli.core.trust import known_peers
+from severus_cli.core.trust.known_peers import MAX_PEERS_PER_HOST, KnownPeers
+from severus_cli.core.trust.peer_trust import PeerGuard, PeerVerdict
 
 HOST = "127.0.0.1:3000"
 BOB = bytes(range(32))

@@ -8,8 +8,8 @@ after that is never shown, and the next lobby line hands our sender key to the g
 
 from __future__ import annotations
 
-from severus_cli.core import events as ev
-from severus_cli.core import packets as p
+from severus_cli.core.client import events as ev
+from severus_cli.core.wire import packets as p
 from tests.test_client_core import T0, feed, key_of, new_client, sent
 from tests.test_client_membership import before_reconnect, relayed_to
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from severus_cli.core.identity_format import digest_fingerprint, fingerprint
-from severus_cli.core.ticket import Endpoint, Ticket, encode_ticket
+from severus_cli.core.trust.identity_format import digest_fingerprint, fingerprint
+from severus_cli.core.trust.ticket import Endpoint, Ticket, encode_ticket
 from severus_cli.net.trust_gate import check_host
 from severus_cli.runtime.connect import resolve_target
 
@@ -44,8 +44,8 @@ def test_pins_filed_by_address_are_folded_into_the_key_that_address_is_pinned_to
 ) -> None:
     import json
 
-    from severus_cli.core import known_hosts
-    from severus_cli.core.known_peers import KnownPeers, accept_peer
+    from severus_cli.core.trust import known_hosts
+    from severus_cli.core.trust.known_peers import KnownPeers, accept_peer
 
     host_fp, bob, carol, evil = (fingerprint(bytes([n]) * 32) for n in (1, 2, 3, 4))
     known_hosts.pin(tmp_path, "127.0.0.1:3000", host_fp, None, "2026-01-01T00:00:00Z")

@@ -9,10 +9,10 @@ from collections.abc import Callable
 
 import pytest
 
-from severus_cli.core import packets as p
-from severus_cli.core.client import ClientCore
-from severus_cli.core.events import UiEvent
-from severus_cli.core.identity_format import fingerprint
+from severus_cli.core.client.core import ClientCore
+from severus_cli.core.client.events import UiEvent
+from severus_cli.core.trust.identity_format import fingerprint
+from severus_cli.core.wire import packets as p
 from severus_cli.errors import ChangedPeerKeyError
 from severus_cli.runtime.send_runner import SendOptions, _post
 from tests.test_client_core import T0, feed, key_of, sent

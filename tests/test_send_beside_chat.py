@@ -7,9 +7,9 @@ the nick, verified against the one key the roster gives for it.
 
 from __future__ import annotations
 
-from severus_cli.core import events as ev
-from severus_cli.core import packets as p
-from severus_cli.core.client import ClientCore
+from severus_cli.core.client import events as ev
+from severus_cli.core.client.core import ClientCore
+from severus_cli.core.wire import packets as p
 from severus_cli.ui.render import unseen
 from tests.test_client_core import Network, keypair
 

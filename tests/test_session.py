@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from noise.connection import Keypair, NoiseConnection
 
-from severus_cli.core.framing import FrameDecoder, encode_frame
-from severus_cli.core.session import (
+from severus_cli.core.wire.framing import FrameDecoder, encode_frame
+from severus_cli.core.wire.session import (
     MAX_PLAINTEXT,
     NOISE_NAME,
     PROTOCOL_VERSION,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from severus_cli.core.settings import (
+from severus_cli.core.store.settings import (
     SavedHost,
     Settings,
     choose,

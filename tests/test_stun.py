@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from severus_cli.core.stun import (
+from severus_cli.core.nat.stun import (
     BINDING_INDICATION,
     BINDING_REQUEST,
     BINDING_SUCCESS,

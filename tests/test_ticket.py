@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from severus_cli.core.ticket import (
+from severus_cli.core.trust.ticket import (
     MAX_TICKET,
     PREFIX,
     VERSION,

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from severus_cli.core.identity import create_identity, tls_paths
+from severus_cli.core.trust.identity import create_identity, tls_paths
 from severus_cli.net import tls_bio
 from severus_cli.net.tls import client_context, server_context
 from severus_cli.net.tls_bio import WRITE_SLICE, TlsConnection

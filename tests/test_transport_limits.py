@@ -16,10 +16,10 @@ from aioquic.asyncio.protocol import QuicConnectionProtocol
 from aioquic.quic.configuration import QuicConfiguration
 from aioquic.quic.connection import QuicConnection
 
-from severus_cli.core import packets as p
-from severus_cli.core.host import UNLIMITED_RATE, HostConfig, HostCore
-from severus_cli.core.identity import Identity, create_identity, tls_paths
-from severus_cli.core.session import HopSession, Payload, PeerIdentity, Role
+from severus_cli.core.host.core import UNLIMITED_RATE, HostConfig, HostCore
+from severus_cli.core.trust.identity import Identity, create_identity, tls_paths
+from severus_cli.core.wire import packets as p
+from severus_cli.core.wire.session import HopSession, Payload, PeerIdentity, Role
 from severus_cli.errors import HostUnreachable
 from severus_cli.net.guard import ConnectionGuard
 from severus_cli.net.host_loop import HostLoop

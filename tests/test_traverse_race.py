@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from severus_cli.core.routes import RelayRoute
+from severus_cli.core.client.routes import RelayRoute
 from severus_cli.errors import HostUnreachable, JoinSecretRefused, UnknownHostError
 from severus_cli.runtime import traverse
 

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from severus_cli.core.identity import fingerprint
-from severus_cli.core.trust import (
+from severus_cli.core.trust.identity import fingerprint
+from severus_cli.core.trust.tofu import (
     KnownHost,
     TrustVerdict,
     changed_certificate_message,

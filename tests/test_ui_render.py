@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from rich.console import Console
 from rich.text import Text
 
-from severus_cli.core import events as ev
+from severus_cli.core.client import events as ev
 from severus_cli.ui.render import (
     NICK_PALETTE,
     hhmm,

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from rich.text import Text
 
-from severus_cli.core import events as ev
+from severus_cli.core.client import events as ev
 from severus_cli.ui.terminal import JsonUI, PlainUI
 from tests.needs import require_tool
 
@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TICKER_SCRIPT = """
 import asyncio
 from rich.text import Text
-from severus_cli.core.events import ChatMessage
+from severus_cli.core.client.events import ChatMessage
 from severus_cli.ui.terminal import TerminalUI
 
 async def main() -> None:

@@ -84,10 +84,15 @@ class Tally:
 
 
 def expand(names: list[str]) -> list[str]:
-    """``e2e`` stands for every module under e2e/; anything unknown is an error."""
+    """``e2e`` stands for every module under e2e/, ``ticket`` for ``trust.ticket``;
+    anything unknown is an error."""
     chosen: list[str] = []
     for name in names or list(MODULES):
-        matches = [m for m in MODULES if m == name or m.startswith(name + ".")]
+        matches = [
+            m
+            for m in MODULES
+            if m == name or m.startswith(name + ".") or m.rpartition(".")[2] == name
+        ]
         if not matches:
             raise SystemExit(f"unknown module {name!r}; choose from: {', '.join(MODULES)}")
         chosen += [m for m in matches if m not in chosen]
@@ -109,7 +114,7 @@ def run_mutmut(modules: list[str]) -> None:
 
 
 def function_of(name: str, module: str) -> str:
-    """``severus_cli.core.framing.xǁFrameDecoderǁfeed__mutmut_3`` -> ``FrameDecoder.feed``."""
+    """``severus_cli.core.wire.framing.xǁFrameDecoderǁfeed__mutmut_3`` -> ``FrameDecoder.feed``."""
     local = name.removeprefix(f"{PACKAGE}.{module}.").rpartition("__mutmut_")[0]
     if local.startswith("xǁ"):
         return ".".join(local.removeprefix("xǁ").split("ǁ"))

@@ -14,9 +14,9 @@ from typing import Any, TypeVar
 from rich.console import Console
 from rich.text import Text
 
-from severus_cli.core.config import resolve_config_dir
-from severus_cli.core.identity import Identity, load_or_create_identity
-from severus_cli.core.packets import valid_nick
+from severus_cli.core.store.config import resolve_config_dir
+from severus_cli.core.trust.identity import Identity, load_or_create_identity
+from severus_cli.core.wire.packets import valid_nick
 from severus_cli.errors import Interrupted, SeverusError, UsageError
 
 

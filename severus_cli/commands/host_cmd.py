@@ -19,8 +19,8 @@ from severus_cli.commands.common import (
     nick_or_login,
     run_session,
 )
-from severus_cli.core.host import HostConfig
-from severus_cli.core.packets import MAX_SHORT
+from severus_cli.core.host.core import HostConfig
+from severus_cli.core.wire.packets import MAX_SHORT
 from severus_cli.errors import Interrupted, UsageError
 
 if TYPE_CHECKING:
@@ -47,12 +47,12 @@ def host(
 ) -> None:
     from severus_cli.commands.join_cmds import hostport_option
     from severus_cli.commands.secret import SECRET_ENV, join_secret
-    from severus_cli.core.config import resolve_config_dir
-    from severus_cli.core.events import Notice
-    from severus_cli.core.identity import tls_paths
-    from severus_cli.core.moderation import load_allow_list
-    from severus_cli.core.settings import load_settings
-    from severus_cli.core.ticket import encode_ticket
+    from severus_cli.core.client.events import Notice
+    from severus_cli.core.host.moderation import load_allow_list
+    from severus_cli.core.store.config import resolve_config_dir
+    from severus_cli.core.store.settings import load_settings
+    from severus_cli.core.trust.identity import tls_paths
+    from severus_cli.core.trust.ticket import encode_ticket
     from severus_cli.runtime.addresses import join_address, reachable_addresses, with_external
     from severus_cli.runtime.host_relay import StatusLog, start_relay_agent
     from severus_cli.runtime.host_runner import (

@@ -11,9 +11,9 @@ from rich.console import Console
 from rich.text import Text
 
 from severus_cli.commands.trust_cmds import aligned
-from severus_cli.core.config import resolve_config_dir
-from severus_cli.core.files import atomic_write, locked
-from severus_cli.core.settings import (
+from severus_cli.core.store.config import resolve_config_dir
+from severus_cli.core.store.files import atomic_write, locked
+from severus_cli.core.store.settings import (
     NAME,
     SavedHost,
     load_settings,
@@ -74,10 +74,10 @@ def add_saved(
     nick: str | None,
     mode: str | None,
 ) -> None:
-    from severus_cli.core.identity import parse_fingerprint
-    from severus_cli.core.packets import valid_nick
-    from severus_cli.core.ticket import decode_ticket, encode_ticket, looks_like_ticket
-    from severus_cli.core.trust import normalise_host
+    from severus_cli.core.trust.identity import parse_fingerprint
+    from severus_cli.core.trust.ticket import decode_ticket, encode_ticket, looks_like_ticket
+    from severus_cli.core.trust.tofu import normalise_host
+    from severus_cli.core.wire.packets import valid_nick
 
     if not NAME.fullmatch(name):
         raise UsageError(f"host name {name!r}: use 1-64 of letters, digits, _ -")

@@ -9,8 +9,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.text import Text
 
-from severus_cli.core.config import resolve_config_dir
-from severus_cli.core.identity import (
+from severus_cli.core.store.config import resolve_config_dir
+from severus_cli.core.trust.identity import (
     IDENTITY_KEY_FILE,
     TLS_CERT_FILE,
     TLS_KEY_FILE,

@@ -17,10 +17,10 @@ from severus_cli.commands.common import (
     run_session,
 )
 from severus_cli.commands.secret import join_secret, read_line_unbuffered
-from severus_cli.core.config import resolve_config_dir
-from severus_cli.core.identity import parse_fingerprint
-from severus_cli.core.packets import valid_nick
-from severus_cli.core.settings import Choice, choose, load_settings
+from severus_cli.core.store.config import resolve_config_dir
+from severus_cli.core.store.settings import Choice, choose, load_settings
+from severus_cli.core.trust.identity import parse_fingerprint
+from severus_cli.core.wire.packets import valid_nick
 from severus_cli.errors import UsageError
 from severus_cli.net.trust_gate import NewHostPending
 
@@ -180,7 +180,7 @@ def peer_pins(values: list[str]) -> dict[str, str]:
 
 def hostport_option(option: str, value: str | None) -> str | None:
     """Check a HOST[:PORT] option early, so a typo is a usage error, not a silent miss."""
-    from severus_cli.core.relay_link import parse_hostport
+    from severus_cli.core.nat.relay_link import parse_hostport
 
     if value is not None:
         try:

@@ -30,8 +30,8 @@ def relay(
     bandwidth: int,
     handshake_timeout: float,
 ) -> None:
-    from severus_cli.core.identity import tls_paths
-    from severus_cli.core.relay import RelayConfig, RelayCore
+    from severus_cli.core.nat.relay import RelayConfig, RelayCore
+    from severus_cli.core.trust.identity import tls_paths
     from severus_cli.net.relay_client import relay_server_context
     from severus_cli.net.relay_server import RelayServer
 
@@ -80,7 +80,7 @@ def relay(
 
 
 def _allow_list(path: Path) -> frozenset[str]:
-    from severus_cli.core.moderation import parse_allow_list
+    from severus_cli.core.host.moderation import parse_allow_list
 
     try:
         with path.open("rb") as stream:

@@ -10,11 +10,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.text import Text
 
-from severus_cli.core import known_hosts
-from severus_cli.core.config import resolve_config_dir
-from severus_cli.core.identity import parse_fingerprint
-from severus_cli.core.known_hosts import KnownHosts
-from severus_cli.core.trust import normalise_host
+from severus_cli.core.store.config import resolve_config_dir
+from severus_cli.core.trust import known_hosts
+from severus_cli.core.trust.identity import parse_fingerprint
+from severus_cli.core.trust.known_hosts import KnownHosts
+from severus_cli.core.trust.tofu import normalise_host
 from severus_cli.errors import UsageError
 
 
@@ -93,8 +93,8 @@ def peer_host_label(host: str, config_dir: Path | None = None) -> str:
 
 def accept_peer(config_dir: Path | None, host: str, nick: str, key: str | None) -> None:
     """Replace a participant's pinned key: with ``key``, or the changed key last offered."""
-    from severus_cli.core import known_peers
-    from severus_cli.core.packets import valid_nick
+    from severus_cli.core.trust import known_peers
+    from severus_cli.core.wire.packets import valid_nick
 
     nick = nick.removeprefix("@")
     if not valid_nick(nick):

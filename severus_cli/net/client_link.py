@@ -14,7 +14,7 @@ import ssl
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from severus_cli.core.session import HopSession, Payload, PeerIdentity, Role, join_psk
+from severus_cli.core.wire.session import HopSession, Payload, PeerIdentity, Role, join_psk
 from severus_cli.errors import (
     ConnectionLost,
     HandshakeTimeout,

@@ -9,7 +9,7 @@ usually gets; IPv4-mapped IPv6 addresses count as their IPv4 address.
 
 from __future__ import annotations
 
-from severus_cli.core.sources import source_key
+from severus_cli.core.limits.sources import source_key
 
 __all__ = ["ConnectionGuard", "source_key"]
 

@@ -15,10 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from severus_cli.core.framing import encode_frame
-from severus_cli.core.host import Action as HostAction
-from severus_cli.core.host import AdminResult, Broadcast, Close, HostCore, Log, Send
-from severus_cli.core.session import (
+from severus_cli.core.host.core import Action as HostAction
+from severus_cli.core.host.core import AdminResult, Broadcast, Close, HostCore, Log, Send
+from severus_cli.core.wire.framing import encode_frame
+from severus_cli.core.wire.session import (
     HandshakeComplete,
     HopSession,
     Payload,

@@ -10,8 +10,8 @@ import asyncio
 import time
 from collections.abc import Callable
 
-from severus_cli.core.client import ClientCore
-from severus_cli.core.events import Disconnected, UiEvent
+from severus_cli.core.client.core import ClientCore
+from severus_cli.core.client.events import Disconnected, UiEvent
 from severus_cli.errors import ConnectionLost, RejectedError, RemoteProtocolError
 from severus_cli.net.client_link import ClientLink
 from severus_cli.net.host_loop import HostLoop

@@ -13,7 +13,7 @@ import struct
 from collections.abc import Callable
 from pathlib import Path
 
-from severus_cli.core.portmap import PortmapError, natpmp, pcp, upnp
+from severus_cli.core.nat.portmap import PortmapError, natpmp, pcp, upnp
 
 PMP_TRIES = (0.0, 0.25, 0.75)  # send times of PCP / NAT-PMP requests; give up at 1.2 s
 PMP_GIVE_UP = 1.2

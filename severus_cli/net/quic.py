@@ -18,8 +18,8 @@ from aioquic.quic import events
 from aioquic.quic.configuration import QuicConfiguration
 from aioquic.quic.packet import QuicErrorCode
 
-from severus_cli.core.admission import HandshakeGate
-from severus_cli.core.host_types import MAX_BACKLOG
+from severus_cli.core.host.actions import MAX_BACKLOG
+from severus_cli.core.limits.admission import HandshakeGate
 from severus_cli.net.guard import ConnectionGuard
 from severus_cli.net.host_loop import HostLoop
 from severus_cli.net.quic_client import QuicClient as QuicClient

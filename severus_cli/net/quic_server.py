@@ -29,7 +29,7 @@ from aioquic.quic.packet import (
 )
 from aioquic.quic.packet_builder import QuicPacketBuilder
 
-from severus_cli.core.admission import PER_ADDRESS, HandshakeGate, refusal
+from severus_cli.core.limits.admission import PER_ADDRESS, HandshakeGate, refusal
 from severus_cli.net.guard import ConnectionGuard
 
 

@@ -13,9 +13,9 @@ import contextlib
 import ssl
 from pathlib import Path
 
-from severus_cli.core.packets import Packet
-from severus_cli.core.relay_link import RelayLink
-from severus_cli.core.relay_packets import Dial, RelayError, Spliced
+from severus_cli.core.nat.relay_link import RelayLink
+from severus_cli.core.nat.relay_packets import Dial, RelayError, Spliced
+from severus_cli.core.wire.packets import Packet
 from severus_cli.errors import (
     ConnectionLost,
     HostUnreachable,

@@ -15,9 +15,9 @@ import asyncio
 import ssl
 from typing import cast
 
-from severus_cli.core.registrations import RELAYED
-from severus_cli.core.relay_link import RelayLink
-from severus_cli.core.relay_packets import Accept, RelayError, Spliced
+from severus_cli.core.limits.registrations import RELAYED
+from severus_cli.core.nat.relay_link import RelayLink
+from severus_cli.core.nat.relay_packets import Accept, RelayError, Spliced
 from severus_cli.errors import SeverusError
 from severus_cli.net.host_loop import HostLoop
 from severus_cli.net.tls import channel_binding, peer_cert_hash

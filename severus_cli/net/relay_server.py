@@ -16,10 +16,10 @@ import ssl
 from collections.abc import Callable
 from typing import cast
 
-from severus_cli.core.relay import Close, Note, Pacer, RelayAction, RelayCore, SendTo, Splice
-from severus_cli.core.relay_packets import Address
-from severus_cli.core.session import HandshakeComplete, HopSession, Payload, Role
-from severus_cli.core.stun import answer_binding
+from severus_cli.core.nat.relay import Close, Note, Pacer, RelayAction, RelayCore, SendTo, Splice
+from severus_cli.core.nat.relay_packets import Address
+from severus_cli.core.nat.stun import answer_binding
+from severus_cli.core.wire.session import HandshakeComplete, HopSession, Payload, Role
 from severus_cli.errors import SeverusError
 from severus_cli.net.tls_bio import TlsConnection
 

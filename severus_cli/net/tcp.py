@@ -15,7 +15,7 @@ import ssl
 import time
 from typing import cast
 
-from severus_cli.core.host_types import MAX_BACKLOG as MAX_BACKLOG
+from severus_cli.core.host.actions import MAX_BACKLOG as MAX_BACKLOG
 from severus_cli.net.guard import ConnectionGuard
 from severus_cli.net.host_loop import HostLoop
 from severus_cli.net.tls_bio import TlsConnection

@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from severus_cli.core import known_hosts
-from severus_cli.core.identity_format import digest_fingerprint, fingerprint
-from severus_cli.core.trust import (
+from severus_cli.core.trust import known_hosts
+from severus_cli.core.trust.identity_format import digest_fingerprint, fingerprint
+from severus_cli.core.trust.tofu import (
     TrustVerdict,
     changed_certificate_message,
     changed_identity_banner,

@@ -21,7 +21,7 @@ import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from severus_cli.core.stun import (
+from severus_cli.core.nat.stun import (
     BINDING_SUCCESS,
     TXID_SIZE,
     Address,

@@ -9,7 +9,7 @@ import socket
 import struct
 from dataclasses import replace
 
-from severus_cli.core.ticket import Endpoint, Ticket
+from severus_cli.core.trust.ticket import Endpoint, Ticket
 
 _SIOCGIFADDR = 0x8915
 

@@ -7,11 +7,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-from severus_cli.core.identity import Identity
-from severus_cli.core.identity_format import digest_fingerprint, fingerprint
-from severus_cli.core.routes import RelayRoute, relay_routes
-from severus_cli.core.ticket import Endpoint, decode_ticket, encode_ticket, looks_like_ticket
-from severus_cli.core.trust import normalise_host
+from severus_cli.core.client.routes import RelayRoute, relay_routes
+from severus_cli.core.trust.identity import Identity
+from severus_cli.core.trust.identity_format import digest_fingerprint, fingerprint
+from severus_cli.core.trust.ticket import Endpoint, decode_ticket, encode_ticket, looks_like_ticket
+from severus_cli.core.trust.tofu import normalise_host
 from severus_cli.errors import (
     HostUnreachable,
     RejectedError,

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
-from severus_cli.core.client import ClientCore
-from severus_cli.core.events import DirectMessage, HostStats, Notice, Renamed, UiEvent
+from severus_cli.core.client.core import ClientCore
+from severus_cli.core.client.events import DirectMessage, HostStats, Notice, Renamed, UiEvent
 from severus_cli.net.participant import CoreAction
 from severus_cli.runtime.ticket_notes import ticket_notices
 from severus_cli.ui import input as cmd

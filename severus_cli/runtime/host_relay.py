@@ -21,11 +21,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from severus_cli.core.identity import Identity
-from severus_cli.core.identity_format import fingerprint
-from severus_cli.core.punch import PunchPolicy
-from severus_cli.core.relay_link import parse_hostport
-from severus_cli.core.relay_packets import (
+from severus_cli.core.nat.punch import PunchPolicy
+from severus_cli.core.nat.relay_link import parse_hostport
+from severus_cli.core.nat.relay_packets import (
     Address,
     Open,
     PunchTo,
@@ -35,6 +33,8 @@ from severus_cli.core.relay_packets import (
     RelayPing,
     format_address,
 )
+from severus_cli.core.trust.identity import Identity
+from severus_cli.core.trust.identity_format import fingerprint
 from severus_cli.errors import SeverusError
 from severus_cli.net.host_loop import HostLoop
 from severus_cli.net.relay_client import RelayChannel, relay_client_context

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from severus_cli.core.client import ClientCore
-from severus_cli.core.events import HostStats, Notice
-from severus_cli.core.host import HostConfig, HostCore
-from severus_cli.core.identity import Identity
-from severus_cli.core.ticket import Endpoint, Ticket
+from severus_cli.core.client.core import ClientCore
+from severus_cli.core.client.events import HostStats, Notice
+from severus_cli.core.host.core import HostConfig, HostCore
+from severus_cli.core.trust.identity import Identity
+from severus_cli.core.trust.ticket import Endpoint, Ticket
 from severus_cli.errors import TransportError
 from severus_cli.net.guard import ConnectionGuard
 from severus_cli.net.host_loop import HostLoop

@@ -19,7 +19,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from functools import partial
 
-from severus_cli.core.client import COUNTED, ClientCore
+from severus_cli.core.client.core import COUNTED, ClientCore
 from severus_cli.runtime.controller import ChatController
 from severus_cli.ui import input as cmd
 

@@ -13,13 +13,13 @@ import random
 import time
 from collections.abc import Sequence
 
-from severus_cli.core.client import ClientCore
-from severus_cli.core.events import Notice
-from severus_cli.core.identity import Identity
-from severus_cli.core.known_peers import KnownPeers
-from severus_cli.core.packets import LOBBY
-from severus_cli.core.routes import describe_path
-from severus_cli.core.ticket import Endpoint
+from severus_cli.core.client.core import ClientCore
+from severus_cli.core.client.events import Notice
+from severus_cli.core.client.routes import describe_path
+from severus_cli.core.trust.identity import Identity
+from severus_cli.core.trust.known_peers import KnownPeers
+from severus_cli.core.trust.ticket import Endpoint
+from severus_cli.core.wire.packets import LOBBY
 from severus_cli.errors import ConnectionLost, Interrupted, RejectedError, TransportError
 from severus_cli.net.client_link import ClientLink
 from severus_cli.net.participant import RemoteParticipant

@@ -9,8 +9,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from severus_cli.core.events import Notice
-from severus_cli.core.moderation import AdminResult
+from severus_cli.core.client.events import Notice
+from severus_cli.core.host.moderation import AdminResult
 from severus_cli.errors import UsageError
 from severus_cli.net.host_loop import HostLoop
 from severus_cli.ui import input as cmd

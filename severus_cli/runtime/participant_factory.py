@@ -11,11 +11,11 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from severus_cli.core.client import ClientCore
-from severus_cli.core.identity import Identity
-from severus_cli.core.known_peers import KnownPeers
-from severus_cli.core.membership import Snapshot
-from severus_cli.core.peer_trust import PeerGuard
+from severus_cli.core.client.core import ClientCore
+from severus_cli.core.client.membership import Snapshot
+from severus_cli.core.trust.identity import Identity
+from severus_cli.core.trust.known_peers import KnownPeers
+from severus_cli.core.trust.peer_trust import PeerGuard
 
 
 def new_core(

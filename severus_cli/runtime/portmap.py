@@ -16,7 +16,7 @@ import os
 import signal
 from collections.abc import Awaitable, Callable
 
-from severus_cli.core.portmap import (
+from severus_cli.core.nat.portmap import (
     DEFAULT_LEASE,
     Mapped,
     PortmapError,

@@ -12,13 +12,13 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from severus_cli.core.client import SEAL_OVERHEAD, ClientCore
-from severus_cli.core.events import Notice, UiEvent
-from severus_cli.core.identity import Identity
-from severus_cli.core.known_peers import KnownPeers
-from severus_cli.core.packets import MAX_TEXT
-from severus_cli.core.peer_trust import send_refusal
-from severus_cli.core.ticket import Endpoint
+from severus_cli.core.client.core import SEAL_OVERHEAD, ClientCore
+from severus_cli.core.client.events import Notice, UiEvent
+from severus_cli.core.trust.identity import Identity
+from severus_cli.core.trust.known_peers import KnownPeers
+from severus_cli.core.trust.peer_trust import send_refusal
+from severus_cli.core.trust.ticket import Endpoint
+from severus_cli.core.wire.packets import MAX_TEXT
 from severus_cli.errors import ChangedPeerKeyError, ConnectionLost, RejectedError, UsageError
 from severus_cli.net.client_link import ClientLink
 from severus_cli.net.participant import RemoteParticipant

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import socket
 
-from severus_cli.core.ticket import PREFIX, TicketError
+from severus_cli.core.trust.ticket import PREFIX, TicketError
 from severus_cli.errors import UsageError
 
 # A ticket holds a 32-byte key, a 32-byte certificate hash, a version byte and a

@@ -3,7 +3,7 @@ long scrolled away by the time a friend asks for it."""
 
 from __future__ import annotations
 
-from severus_cli.core.events import Notice, UiEvent
+from severus_cli.core.client.events import Notice, UiEvent
 
 
 def ticket_notices(ticket: str | None, hosting: bool, now: float) -> list[UiEvent]:

@@ -14,10 +14,10 @@ from __future__ import annotations
 import asyncio
 import socket
 
-from severus_cli.core.identity import Identity
-from severus_cli.core.relay_link import parse_hostport
-from severus_cli.core.relay_packets import Address, Peer, PunchRequest
-from severus_cli.core.routes import RelayRoute
+from severus_cli.core.client.routes import RelayRoute
+from severus_cli.core.nat.relay_link import parse_hostport
+from severus_cli.core.nat.relay_packets import Address, Peer, PunchRequest
+from severus_cli.core.trust.identity import Identity
 from severus_cli.errors import (
     HostUnreachable,
     RejectedError,

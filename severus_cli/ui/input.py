@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
 
-from severus_cli.core.moderation import looks_like_duration, parse_duration
+from severus_cli.core.host.moderation import looks_like_duration, parse_duration
 from severus_cli.errors import UsageError
 from severus_cli.ui.paste import pasted_command
 

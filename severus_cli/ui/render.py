@@ -25,7 +25,7 @@ from rich.cells import cell_len
 from rich.console import Console
 from rich.text import Text
 
-from severus_cli.core.events import (
+from severus_cli.core.client.events import (
     LOBBY,
     ChatMessage,
     DirectMessage,

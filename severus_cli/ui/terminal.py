@@ -30,7 +30,7 @@ from prompt_toolkit.shortcuts import print_formatted_text
 from rich.console import Console
 from rich.text import Text
 
-from severus_cli.core.events import LOBBY, RoomChanged, UiEvent, Welcome
+from severus_cli.core.client.events import LOBBY, RoomChanged, UiEvent, Welcome
 from severus_cli.ui.input import ChatCompleter
 from severus_cli.ui.render import (
     is_alert,

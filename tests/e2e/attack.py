@@ -18,8 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
-from severus_cli.core import packets
-from severus_cli.core.session import HopSession, Payload, PeerIdentity, Role
+from severus_cli.core.wire import packets
+from severus_cli.core.wire.session import HopSession, Payload, PeerIdentity, Role
 from severus_cli.net.tls import channel_binding, client_context, peer_cert_hash
 
 if TYPE_CHECKING:

@@ -18,10 +18,10 @@ from collections.abc import Iterator
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from severus_cli.core import packets as p
 from severus_cli.core.e2e import wire
 from severus_cli.core.e2e.keyring import Keyring
-from severus_cli.core.ratelimit import TokenBucket
+from severus_cli.core.limits.ratelimit import TokenBucket
+from severus_cli.core.wire import packets as p
 from tests.e2e.attack import RawPeer
 
 CONTROL_BURST, CONTROL_RATE = 4000.0, 800.0  # relays of kinds hs and key

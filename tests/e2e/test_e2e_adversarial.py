@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import msgpack
 
-from severus_cli.core import packets
+from severus_cli.core.wire import packets
 from tests.e2e.attack import (
     CLOSE_WITHIN,
     DELAY_BOUND,

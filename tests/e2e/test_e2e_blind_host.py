@@ -12,7 +12,7 @@ import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from severus_cli.core import packets
+from severus_cli.core.wire import packets
 from tests.e2e.lab import cli_env
 from tests.needs import require_root
 

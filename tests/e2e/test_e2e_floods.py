@@ -15,8 +15,8 @@ import re
 import time
 from typing import TYPE_CHECKING
 
-from severus_cli.core import packets
-from severus_cli.core.host import HostConfig
+from severus_cli.core.host.core import HostConfig
+from severus_cli.core.wire import packets
 from tests.e2e.attack import RawPeer, assert_no_traceback
 
 if TYPE_CHECKING:

@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from severus_cli.core.framing import FrameDecoder
-from severus_cli.core.identity import TLS_CERT_FILE, TLS_KEY_FILE, load_or_create_identity
+from severus_cli.core.trust.identity import TLS_CERT_FILE, TLS_KEY_FILE, load_or_create_identity
+from severus_cli.core.wire.framing import FrameDecoder
 from severus_cli.net.tls import client_context, server_context
 from tests.e2e.lab import cli_env, free_port
 

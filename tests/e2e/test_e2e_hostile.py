@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import msgpack
 
-from severus_cli.core import packets
+from severus_cli.core.wire import packets
 from tests.e2e import attack
 
 if TYPE_CHECKING:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from severus_cli.core.identity_format import fingerprint
+from severus_cli.core.trust.identity_format import fingerprint
 from tests.e2e.lab import cli_env
 
 if TYPE_CHECKING:

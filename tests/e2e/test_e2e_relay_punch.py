@@ -17,8 +17,8 @@ import socket
 import time
 from typing import TYPE_CHECKING
 
-from severus_cli.core.relay_packets import Peer, PunchRequest, RelayError
-from severus_cli.core.ticket import decode_ticket
+from severus_cli.core.nat.relay_packets import Peer, PunchRequest, RelayError
+from severus_cli.core.trust.ticket import decode_ticket
 from severus_cli.net.relay_client import RelayChannel
 from tests.e2e.lab import ticket_in
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import time
 
-from severus_cli.core import packets
-from severus_cli.core.host import HostConfig
+from severus_cli.core.host.core import HostConfig
+from severus_cli.core.wire import packets
 from tests.e2e.attack import RawPeer
 from tests.e2e.lab import Lab
 

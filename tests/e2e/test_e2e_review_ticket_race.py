@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from severus_cli.core.ticket import Endpoint, decode_ticket, encode_ticket
+from severus_cli.core.trust.ticket import Endpoint, decode_ticket, encode_ticket
 from tests.e2e.lab import Lab, free_port
 from tests.e2e.test_e2e_hop_binding import _TICKET, Impostor
 

@@ -9,7 +9,7 @@ import os
 import time
 from typing import TYPE_CHECKING
 
-from severus_cli.core import packets
+from severus_cli.core.wire import packets
 from tests.e2e.attack import RawPeer
 from tests.e2e.lab import ticket_in
 

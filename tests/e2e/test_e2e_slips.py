@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from severus_cli.core.identity_format import fingerprint
+from severus_cli.core.trust.identity_format import fingerprint
 from severus_cli.runtime.target_checks import SHORTEST_TICKET
 from tests.e2e.lab import ticket_in
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import sys
 import time
 
-from severus_cli.core import packets
-from severus_cli.core.host import HostConfig
+from severus_cli.core.host.core import HostConfig
+from severus_cli.core.wire import packets
 from tests.e2e.attack import RawPeer
 
 SIZE = packets.MAX_DATA

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from severus_cli.core.host import HostConfig
+from severus_cli.core.host.core import HostConfig
 from tests.e2e.attack import RSS_BOUND_KIB, rss_kib
 from tests.needs import require_root, require_tools, unmet
 from tests.netns.natlab import DEBIAN_PACKAGE

@@ -21,7 +21,7 @@ from severus_cli.core.e2e.pairwise import HANDSHAKE, Outgoing, Pairwise
 from severus_cli.core.e2e.peer_keys import KEEP_EPOCHS, PeerKeys
 from severus_cli.core.e2e.pending import MAX_PENDING, PENDING_TTL, Held, Pending
 from severus_cli.core.e2e.sender_keys import OwnSenderKey, PeerSenderKey
-from severus_cli.core.ratelimit import TokenBucket
+from severus_cli.core.limits.ratelimit import TokenBucket
 from severus_cli.errors import RemoteProtocolError
 
 __all__ = ["KEEP_EPOCHS", "MAX_PENDING", "PENDING_TTL", "Heard", "Keyring", "Relay"]

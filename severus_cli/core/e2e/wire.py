@@ -11,7 +11,7 @@ from typing import Any
 
 import msgpack
 
-from severus_cli.core.fields import Blob, Bool, Int, Kind, Name, Text
+from severus_cli.core.wire.fields import Blob, Bool, Int, Kind, Name, Text
 from severus_cli.errors import RemoteProtocolError
 
 MAX_TEXT_E2E = 16384

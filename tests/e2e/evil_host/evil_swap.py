@@ -17,8 +17,8 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from severus_cli.core import host as _host
-from severus_cli.core import packets as _p
+from severus_cli.core.host import core as _host
+from severus_cli.core.wire import packets as _p
 
 VICTIM = os.environ.get("EVIL_VICTIM", "bob").casefold()
 LOG = os.environ.get("EVIL_LOG", "")

@@ -21,8 +21,8 @@ if MODE == "swap":
 
     evil_swap.install()
 elif MODE:
-    from severus_cli.core import host as _host
-    from severus_cli.core import packets as _p
+    from severus_cli.core.host import core as _host
+    from severus_cli.core.wire import packets as _p
 
     _original = _host.HostCore._seal
 

@@ -13,7 +13,7 @@ import os
 DROP = os.environ.get("LOSSY_HOST_DROP", "")
 
 if DROP:
-    from severus_cli.core import host as _host
+    from severus_cli.core.host import core as _host
 
     _first, _last = (int(n) for n in DROP.split("-"))
     _count = [0]

@@ -1,0 +1,1 @@
+"""A participant's side, sans-IO: registration, rooms, requests and what the UI is told."""

@@ -1,0 +1,1 @@
+"""The host's routing brain and what it enforces, sans-IO."""

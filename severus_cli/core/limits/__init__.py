@@ -1,0 +1,1 @@
+"""Budgets shared by the host and the relay: token buckets and per-address caps."""

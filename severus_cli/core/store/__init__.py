@@ -1,0 +1,1 @@
+"""Files on disk: where they live, crash-safe writes, and config.toml."""

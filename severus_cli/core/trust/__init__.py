@@ -1,0 +1,1 @@
+"""Identity and trust: keys, fingerprints, tickets, known hosts and known peers."""
