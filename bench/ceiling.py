@@ -7,9 +7,11 @@ safety cost.
 
 By default it runs TLS the way the severus host does (``severus_cli/net/tls_bio.py``,
 whose technique is copied here, not imported): an ``ssl.SSLObject`` over two memory BIOs
-inside a plain TCP ``asyncio.Protocol``, with everything written to one connection during
-one event-loop turn encrypted and sent together (one TLS record batch, one ``send()``).
-That is the cheapest TLS this stack has, so this is the floor. ``--sslproto`` runs the
+inside a plain TCP ``asyncio.BufferedProtocol`` reading into one shared buffer, with
+everything written to one connection during one event-loop turn encrypted and sent
+together (one TLS record batch, one ``send()``), and reading stopped once OpenSSL holds
+nothing more (no SSLWantReadError to make). That is the cheapest TLS this stack has, so
+this is the floor. ``--sslproto`` runs the
 stock asyncio TLS transport instead (one ``SSLObject.write`` and one ``send()`` per
 frame, a 256 KiB read buffer per connection), to show what the memory-BIO technique saves.
 
@@ -39,11 +41,13 @@ def split_frames(buffer: bytearray) -> list[bytes]:
     return frames
 
 
-class BioForwarder(asyncio.Protocol):
-    """TLS over memory BIOs, writes coalesced per loop turn (as the severus host)."""
+class BioForwarder(asyncio.BufferedProtocol):
+    """TLS over memory BIOs, writes coalesced per loop turn, reads into one buffer for
+    every connection (as the severus host)."""
 
     peers: set[BioForwarder] = set()
     context: ssl.SSLContext
+    received = memoryview(bytearray(256 * 1024))  # used up before the next read
 
     def __init__(self) -> None:
         self._raw: asyncio.Transport | None = None
@@ -62,7 +66,13 @@ class BioForwarder(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         BioForwarder.peers.discard(self)
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return BioForwarder.received
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.data_received(BioForwarder.received[:nbytes])
+
+    def data_received(self, data: bytes | memoryview) -> None:
         assert self._raw is not None
         self._in.write(data)
         if not self._ready:
@@ -89,6 +99,8 @@ class BioForwarder(asyncio.Protocol):
                 self._raw.close()
                 return
             self._buffer += chunk
+            if not self._in.pending and not self._ssl.pending():
+                break  # as the host: no SSLWantReadError to make
         self._send_out()
         for frame in split_frames(self._buffer):
             for peer in BioForwarder.peers:

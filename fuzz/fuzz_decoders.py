@@ -1,6 +1,8 @@
 """Fuzz every decoder a peer or a file can reach: frames, the hop session, packets, the
 host and client cores, end-to-end payloads, tickets, known_hosts, known_peers, invite
-lists, durations, typed lines and the text sanitiser.
+lists, durations, typed lines, the text sanitiser, and what a home router answers to a
+port mapping request (NAT-PMP, PCP, SSDP, HTTP, device descriptions, SOAP) and the
+route table that says where the router is.
 
 With atheris (coverage-guided; ``pip install atheris``)::
 
@@ -13,7 +15,7 @@ and mutated inputs (no coverage feedback), taking ``-runs=N`` and ``-max_total_t
     python fuzz/fuzz_decoders.py --plain -runs=20000
 
 A finding is any exception other than the refusals each decoder documents
-(RemoteProtocolError, ConfigError, UsageError and its TicketError): those mean the
+(RemoteProtocolError, ConfigError, UsageError and its TicketError, PortmapError): those mean the
 input was judged and refused, which is the point.
 """
 
@@ -45,10 +47,12 @@ if atheris is not None and "--plain" not in sys.argv:
         from severus_cli.core.e2e import wire
         from severus_cli.core.host import moderation
         from severus_cli.core.host.core import HostConfig, HostCore
+        from severus_cli.core.nat.portmap import PortmapError, natpmp, pcp, upnp
         from severus_cli.core.trust import known_hosts, known_peers, ticket
         from severus_cli.core.wire import packets
         from severus_cli.core.wire.framing import FrameDecoder
         from severus_cli.core.wire.session import HopSession, Role
+        from severus_cli.net import portmap_io
         from severus_cli.ui import input as typed
         from severus_cli.ui import sanitize
 else:
@@ -56,16 +60,18 @@ else:
     from severus_cli.core.e2e import wire
     from severus_cli.core.host import moderation
     from severus_cli.core.host.core import HostConfig, HostCore
+    from severus_cli.core.nat.portmap import PortmapError, natpmp, pcp, upnp
     from severus_cli.core.trust import known_hosts, known_peers, ticket
     from severus_cli.core.wire import packets
     from severus_cli.core.wire.framing import FrameDecoder
     from severus_cli.core.wire.session import HopSession, Role
+    from severus_cli.net import portmap_io
     from severus_cli.ui import input as typed
     from severus_cli.ui import sanitize
 
 from severus_cli.errors import ConfigError, RemoteProtocolError, UsageError  # noqa: E402
 
-REFUSALS = (RemoteProtocolError, ConfigError, UsageError)
+REFUSALS = (RemoteProtocolError, ConfigError, UsageError, PortmapError)
 NOW = 1_000_000.0
 _SCRATCH = Path(tempfile.mkdtemp(prefix="severus-fuzz-"))
 
@@ -158,6 +164,29 @@ def _sanitise(data: bytes) -> None:
     assert "\x1b" not in shown and "\u202e" not in shown
 
 
+def _ssdp(data: bytes) -> None:
+    url = upnp.search_location(data, "10.0.1.1")
+    assert url.host == "10.0.1.1" and 0 < url.port < 65536
+
+
+def _http_soap(data: bytes) -> None:
+    reply = upnp.parse_http(data)
+    with contextlib.suppress(PortmapError):
+        upnp.soap_result(reply, "NewExternalIPAddress")
+    upnp.external_address(reply)
+
+
+def _route_table(data: bytes) -> None:
+    (_SCRATCH / "route").write_bytes(data)
+    gateway = portmap_io.default_gateway(_SCRATCH / "route")
+    assert gateway is None or gateway.count(".") == 3
+
+
+def _description(data: bytes) -> None:
+    url, _ = upnp.control_url(_text(data), upnp.Url("10.0.1.1", 5000, "/"))
+    assert url.host == "10.0.1.1" and url.path.startswith("/")
+
+
 TARGETS: tuple[Callable[[bytes], object], ...] = (
     _frames,
     _session,
@@ -177,6 +206,12 @@ TARGETS: tuple[Callable[[bytes], object], ...] = (
     lambda d: moderation.parse_target(_text(d)),
     _typed_line,
     _sanitise,
+    lambda d: natpmp.decode(d),
+    lambda d: pcp.decode(d),
+    _ssdp,
+    _http_soap,
+    _description,
+    _route_table,
 )
 
 
@@ -187,6 +222,16 @@ def one_input(data: bytes) -> None:
     target = TARGETS[data[0] % len(TARGETS)]
     with contextlib.suppress(*REFUSALS):
         target(data[1:])
+
+
+PCP_MAPPED = bytes.fromhex(  # header, nonce, UDP 4000 -> 4000, external ::ffff:192.0.3.10
+    "0281000000000e1000000000"
+    + "00" * 12
+    + "00" * 12
+    + "110000000fa00fa0"
+    + "00" * 10
+    + "ffffc000030a"
+)
 
 
 def seeds() -> list[bytes]:
@@ -219,6 +264,15 @@ def seeds() -> list[bytes]:
         bytes([14]) + b"1h30m",
         bytes([16]) + b"/ban bob 2h spam",
         bytes([17]) + "bidi \u202e \x1b]0;x\x07 [b]x[/b]".encode(),
+        bytes([18]) + bytes.fromhex("008200000000aaaa0fa00fa10000012c"),
+        bytes([19]) + PCP_MAPPED,
+        bytes([20]) + b"HTTP/1.1 200 OK\r\nLOCATION: http://10.0.1.1:5000/rootDesc.xml\r\n\r\n",
+        bytes([21]) + b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"34\r\n<NewExternalIPAddress>1.2.3.4</NewExternalIPAddress>\r\n0\r\n\r\n",
+        bytes([21]) + b"HTTP/1.1 500 x\r\nContent-Length: 26\r\n\r\n<errorCode>718</errorCode>",
+        bytes([22]) + b"<service><serviceType>urn:schemas-upnp-org:service:WANIPConnection:1"
+        b"</serviceType><controlURL>/ctl/IPConn</controlURL></service>",
+        bytes([23]) + b"Iface\tDestination\tGateway\tFlags\neth0\t00000000\t0101000A\t0003\n",
     ]
 
 

@@ -26,6 +26,7 @@ from severus_cli.commands.options import (
     Stun,
     Target,
 )
+from severus_cli.commands.trust_app import trust_app
 
 app = typer.Typer(
     name="severus",
@@ -35,10 +36,6 @@ app = typer.Typer(
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},  # subcommands inherit it
-)
-trust_app = typer.Typer(
-    help="Manage pinned keys: hosts (known_hosts) and participants (known_peers).",
-    no_args_is_help=True,
 )
 app.add_typer(trust_app, name="trust")
 app.add_typer(hosts_app, name="hosts")
@@ -75,13 +72,6 @@ def _global_options(
         os.environ[CONFIG_DIR_ENV] = str(config_dir)
 
 
-@trust_app.callback()
-def _trust_options(config_dir: ConfigDir = None) -> None:
-    """``severus trust --config-dir X list`` too, for the same reason."""
-    if config_dir is not None:
-        os.environ[CONFIG_DIR_ENV] = str(config_dir)
-
-
 @app.command()
 def keygen(
     force: Annotated[bool, typer.Option("--force", help="Replace an existing identity.")] = False,
@@ -100,52 +90,6 @@ def fingerprint(config_dir: ConfigDir = None, json_out: Json = False) -> None:
     from severus_cli.commands import identity_cmds
 
     run_guarded(lambda: identity_cmds.fingerprint(config_dir, json_out=json_out))
-
-
-@trust_app.command("list")
-def trust_list(config_dir: ConfigDir = None, json_out: Json = False) -> None:
-    """List pinned hosts."""
-    from severus_cli.commands import trust_cmds
-
-    run_guarded(lambda: trust_cmds.list_hosts(config_dir, json_out=json_out))
-
-
-@trust_app.command("add")
-def trust_add(
-    host: Annotated[str, typer.Argument(help="HOST:PORT")],
-    key: Annotated[str, typer.Argument(help="The host's identity fingerprint, SHA256:...")],
-    config_dir: ConfigDir = None,
-) -> None:
-    """Pin a host's identity fingerprint, verified out of band."""
-    from severus_cli.commands import trust_cmds
-
-    run_guarded(lambda: trust_cmds.add_host(config_dir, host, key))
-
-
-@trust_app.command("remove")
-def trust_remove(
-    host: Annotated[str, typer.Argument(help="HOST:PORT")],
-    config_dir: ConfigDir = None,
-) -> None:
-    """Forget a pinned host (after it really changed its key)."""
-    from severus_cli.commands import trust_cmds
-
-    run_guarded(lambda: trust_cmds.remove_host(config_dir, host))
-
-
-@trust_app.command("accept-peer")
-def trust_accept_peer(
-    host: Annotated[str, typer.Argument(help="HOST:PORT, or the host's SHA256:... (tickets)")],
-    nick: Annotated[str, typer.Argument(help="The participant's nick")],
-    key: Annotated[
-        str | None, typer.Argument(help="Their new fingerprint (default: the one offered)")
-    ] = None,
-    config_dir: ConfigDir = None,
-) -> None:
-    """Trust a participant's changed key on a host, after /verify out of band."""
-    from severus_cli.commands import trust_cmds
-
-    run_guarded(lambda: trust_cmds.accept_peer(config_dir, host, nick, key))
 
 
 @app.command()
@@ -319,6 +263,13 @@ def join(
     secret: Secret = False,
     secret_file: SecretFile = None,
     stun: Stun = None,
+    map_port: Annotated[
+        bool,
+        typer.Option(
+            "--map/--no-map",
+            help="Ask the router (PCP, NAT-PMP, UPnP) to forward the port punching uses.",
+        ),
+    ] = True,
     config_dir: ConfigDir = None,
 ) -> None:
     """Join a host and chat. Reconnects by itself if the host goes away."""
@@ -336,6 +287,7 @@ def join(
             secret=secret,
             secret_file=secret_file,
             stun=stun,
+            map_port=map_port,
         )
     )
 

@@ -65,6 +65,22 @@ def test_e2e_cost_quick_reports_every_room_size() -> None:
         assert all(value > 0 for value in row.values())
 
 
+def test_host_cost_quick_reports_every_shape() -> None:
+    """The in-process host cost bench drives every shape through the real host code
+    (every receiver registered, or it fails) and reports positive figures."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.host_cost", "--quick", "--rounds", "1", "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=500,
+        check=True,
+    )
+    results = json.loads(done.stdout)
+    assert set(results) == {"relay", "relay1", "room", "fanout", "piped"}
+    assert all(value > 0 for value in results.values())
+
+
 @pytest.mark.timeout(600)
 def test_anchors_quick_report_every_shape_for_severus_and_the_ceiling() -> None:
     """bench.anchors runs the same shapes against the ceiling forwarder (and any IRC

@@ -107,3 +107,27 @@ def test_any_split_gives_the_same_frames(payloads: list[bytes], cuts: list[int])
         got += decoder.feed(stream[start:stop])
     assert got == payloads
     assert decoder.buffered == 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    payloads=st.lists(st.binary(max_size=300), max_size=20),
+    cuts=st.lists(st.integers(min_value=0, max_value=7000), max_size=30),
+    kinds=st.lists(st.sampled_from([bytes, bytearray, memoryview]), min_size=1),
+)
+def test_chunks_of_any_buffer_type_give_the_same_frames(
+    payloads: list[bytes], cuts: list[int], kinds: list[type]
+) -> None:
+    """Chunks cut straight from ``bytes`` (nothing left over) and those that go through
+    the decoder's buffer (a leftover, or another buffer type) agree, and every frame
+    comes out as ``bytes`` of its own."""
+    stream = b"".join(encode_frame(p) for p in payloads)
+    points = sorted({c % (len(stream) + 1) for c in cuts} | {0, len(stream)})
+    decoder = FrameDecoder()
+    got: list[bytes] = []
+    for index, (start, stop) in enumerate(itertools.pairwise(points)):
+        chunk = kinds[index % len(kinds)](stream[start:stop])
+        got += decoder.feed(chunk)
+    assert got == payloads
+    assert all(type(frame) is bytes for frame in got)
+    assert decoder.buffered == 0

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from severus_cli.core.wire import codec, packet_base
 from severus_cli.core.wire import packets as p
 from severus_cli.core.wire.fields import (
     MAX_ID,
@@ -68,6 +69,7 @@ EXAMPLES: list[p.Packet] = [
     p.Welcome("bob", "", (("bob", KEY),)),
     p.Welcome("bob", "", (("bob", KEY),), caps=("nick",)),
     p.Renamed("bob", "robert"),
+    p.Moved(),
     p.Roster((("cy", KEY), ("dee", KEY))),
     p.Ok(9),
     p.Error(9, "no_such_nick", "nobody is called eve", False),
@@ -787,17 +789,18 @@ def test_field_names_and_plans_are_built_on_first_use_then_reused(
 ) -> None:
     """The per-class caches start empty in a fresh process: encoding and decoding work
     from a cold cache, and later packets reuse what the first one built."""
-    monkeypatch.setattr(p, "_FIELD_NAMES", {})
-    monkeypatch.setattr(p, "_PLANS", {})
-    monkeypatch.setattr(p, "_ABSENT", {})
+    monkeypatch.setattr(packet_base, "_FIELD_NAMES", {})
+    monkeypatch.setattr(codec, "_PLANS", {})
+    monkeypatch.setattr(packet_base, "_ABSENT", {})
     for packet in EXAMPLES:
         data = p.encode(packet)
         assert decoder_for(packet)(data) == packet
         assert p.encode(packet) == data
     for cls in ALL_TYPES:
-        if cls in p._FIELD_NAMES:
-            assert p._field_names(cls) is p._field_names(cls)
-            assert p._field_names(cls) == tuple(f.name for f in dataclasses.fields(cls))
-        assert p._plan(cls) is p._plan(cls)
-        assert p._absent(cls) is p._absent(cls)
-    assert p._absent(p.Hello) == {"caps": ()}
+        if cls in packet_base._FIELD_NAMES:
+            assert packet_base._field_names(cls) is packet_base._field_names(cls)
+            names = tuple(f.name for f in dataclasses.fields(cls))
+            assert packet_base._field_names(cls) == names
+        assert codec._plan(cls) is codec._plan(cls)
+        assert packet_base._absent(cls) is packet_base._absent(cls)
+    assert packet_base._absent(p.Hello) == {"caps": ()}

@@ -111,6 +111,9 @@ def test_accept_replaces_the_pin_only_for_the_presented_key() -> None:
     guard.recipients("lobby", [("bob", MALLORY)])
     assert guard.accept("bob", BOB)[0] is False  # not the key in conflict
     accepted, text = guard.accept("bob", MALLORY)
+    assert not accepted and "first /verify bob" in text  # never compared: refused
+    guard.verified["bob"] = MALLORY  # what /verify bob records
+    accepted, text = guard.accept("bob", MALLORY)
     assert accepted and fingerprint(MALLORY) in text and fingerprint(BOB) in text
     assert store.pins["bob"] == fingerprint(MALLORY)
     assert not guard.blocked("bob", MALLORY) and not guard.skipped
@@ -128,7 +131,7 @@ def test_peer_option_trusts_only_the_given_key() -> None:
     assert fingerprint(BOB) in refusal and fingerprint(MALLORY) in refusal
     assert "accept-peer SHA256:host bob" in refusal  # tickets name the host by key
     assert guard.check("bob", BOB) is None
-    assert store.accepted == [("bob", fingerprint(BOB))] and not guard.conflicts
+    assert store.accepted == [] and not guard.conflicts  # a check: the store is left alone
 
 
 # --- the store: conflicts on file, acceptance by hand, bounds --------------------------
@@ -157,6 +160,7 @@ def test_accept_in_a_session_is_written_at_once(tmp_path: Path) -> None:
     store = KnownPeers(tmp_path, HOST)
     guard = PeerGuard(store, HOST)
     guard.check("bob", MALLORY)
+    guard.verified["bob"] = MALLORY
     guard.accept("bob", MALLORY)
     entry = _document(tmp_path / FILE_NAME)[HOST]["bob"]  # no save() needed
     assert entry["key"] == fingerprint(MALLORY) and "offered" not in entry
@@ -266,6 +270,7 @@ def test_nothing_is_encrypted_to_a_blocked_key_until_it_is_accepted() -> None:
     relays = [q for q in sent(client) if isinstance(q, p.Relay)]
     assert {q.to for q in relays} == {"Carol"}  # the sender key went to Carol only
     # The user compares /verify codes and accepts: bob gets keys from now on.
+    client.verify("bob", T0)
     (notice,) = accept_key(client, "bob", T0)
     assert isinstance(notice, ev.Notice) and "accepted" in notice.text
     client.say("now bob too", T0)
@@ -286,6 +291,7 @@ def test_what_a_blocked_key_says_is_not_shown() -> None:
     assert not any(isinstance(e, ev.DirectMessage) for e in events)
     assert any("was not shown" in text for text in warnings(events))
     assert bob.heard == []  # and we told it nothing
+    client.verify("bob", T0)
     accept_key(client, "bob", T0)
     events = bob.send(bob.ring.direct("ana", client.key, wire.ChatBody("again")))
     assert events == [ev.DirectMessage(T0, "bob", "again", False)]

@@ -83,7 +83,9 @@ def test_every_error_code_is_documented() -> None:
             "host/core.py",
             "host/queries.py",
             "host/secondary.py",
-            "wire/packets.py",
+            "host/move.py",
+            "wire/codec.py",
+            "wire/packet_base.py",
             "wire/framing.py",
             "wire/session.py",
             "e2e/pairwise.py",
@@ -175,7 +177,8 @@ def test_documented_registration_limit() -> None:
     assert f"`msg` `{registrations.TOO_MANY_CONNECTIONS}`" in text
     assert f"`via` 1 to {packets.MAX_VIA}" in text
     assert f"`{packets.SEND_ONLY}` in its `hello`'s `caps`" in text
-    assert set(packets.CAPS) == {"nick", "via"} and "- `via`: in a `welcome`" in text
+    assert set(packets.CAPS) == {"nick", "via", "move"} and "- `via`: in a `welcome`" in text
+    assert "- `move`: in a `welcome`" in text and f"`{packets.MOVING}` in its `caps`" in text
 
 
 def test_documented_end_to_end_constants() -> None:

@@ -56,7 +56,7 @@ def test_every_relay_error_code_is_documented() -> None:
     text = section()
     source = "".join(
         (ROOT / "severus_cli" / "core" / name).read_text(encoding="utf-8")
-        for name in ("nat/relay.py", "nat/relay_packets.py", "wire/packets.py")
+        for name in ("nat/relay.py", "nat/relay_packets.py", "wire/codec.py")
     )
     codes = set(re.findall(r'_fail\(\s*\w+,\s*"([a-z_]+)"', source))
     codes |= set(re.findall(r'RelayError\("([a-z_]+)"', source))

@@ -15,7 +15,7 @@ from severus_cli.core.trust.ticket import (
     encode_ticket,
 )
 from severus_cli.errors import HostUnreachable, UsageError
-from severus_cli.runtime.retry_notes import plain_reason, retry_line
+from severus_cli.runtime.retry_notes import plain_reason, retry_line, retry_status
 from severus_cli.runtime.target_checks import (
     SHORTEST_TICKET,
     refuse_cut_short_ticket,
@@ -53,6 +53,20 @@ def test_an_unknown_cause_is_kept_short() -> None:
 def test_the_retry_line_is_one_plain_line() -> None:
     line = retry_line("connection refused", 3.8)
     assert line == "host unreachable (connection refused); retrying in 4 s (/quit to stop)"
+
+
+def test_the_status_line_counts_down_to_the_next_attempt() -> None:
+    now = [100.0]
+    first = retry_status(None, 103.0, clock=lambda: now[0])
+    assert first() == "reconnecting in 3 s (/quit to stop)"
+    now[0] = 102.6
+    assert first() == "reconnecting in 1 s (/quit to stop)"  # never "in 0 s"
+    now[0] = 103.0
+    assert first() == "reconnecting now (/quit to stop)"
+    later = retry_status("connection refused", 110.0, clock=lambda: now[0])
+    assert later() == retry_line("connection refused", 7)
+    now[0] = 111.0
+    assert later() == "host unreachable (connection refused); trying again now (/quit to stop)"
 
 
 @pytest.mark.parametrize("first", ["/join rust", "/leave", "/users", "/quit bye", "/kick bob"])

@@ -185,7 +185,7 @@ def test_overlapping_sends_of_one_nick_go_on_when_the_first_ends() -> None:
     assert [e for e in net.seen("ana") if isinstance(e, ev.Left) and e.quiet]
 
 
-def test_a_reconnect_of_the_nick_ends_the_sends_beside_it() -> None:
+def test_a_chat_of_the_nick_tells_the_sends_that_held_it_to_make_way() -> None:
     net, _ = chat()
     first = send_only(net, "cron")
     second = send_only(net, "cron")
@@ -196,7 +196,51 @@ def test_a_reconnect_of_the_nick_ends_the_sends_beside_it() -> None:
     net.clients[conn] = ClientCore("cron", net.now, static_private=private, static_public=public)
     net.events[conn] = []
     net.flush()
-    assert {first, second} <= set(net.closed) and net.clients[conn].registered
+    assert net.clients[conn].registered
     assert net.host.members("lobby").count("cron") == 1
-    say(net, conn, "interactive now")
-    assert lines(net.seen("ana"))[-1] == ("cron", "interactive now")
+    for send in (first, second):  # told to come back beside the chat, not to give up
+        rejected = net.clients[send].rejected
+        assert rejected is not None and rejected.code == "nick_yielded"
+        assert send not in net.closed  # left to close it: no reset, nothing lost
+    net.seen("ana")
+    say(net, first, "sent before it heard")  # ignored: no answer, so it sends it again
+    assert net.clients[first].requests.count(frozenset({"seal"})) == 1
+    assert lines(net.seen("ana")) == []
+    net.clients[first].quit()
+    net.flush()
+    assert net.closed[first] == "made way for its chat"
+    net.advance(net.host.config.handshake_timeout + 1)
+    assert second in net.closed  # one that never leaves is closed in the end
+
+
+def test_a_chat_arriving_while_its_send_holds_the_nick_takes_it_and_the_send_comes_back() -> None:
+    net, _ = chat()
+    net.do("ana", "join", "ops")
+    sender = send_only(net, "dan", rooms=("ops",))
+    say(net, sender, "first", room="ops")
+    net.seen("ana")
+
+    dan = net.connect("dan")  # dan's chat, same key: it takes the nick at once
+    rejected = net.clients[sender].rejected
+    assert rejected is not None and rejected.code == "nick_yielded"
+    assert dan.registered and "ops" in dan.rooms  # put where the send was posting
+    joins = [(e.nick, e.room) for e in membership(net.seen("ana")) if isinstance(e, ev.Joined)]
+    assert joins == [("dan", "lobby"), ("dan", "ops")]  # the chat is seen to arrive
+
+    again = send_only(net, "dan", rooms=("ops",))  # the send comes back, beside the chat
+    assert again not in net.closed and net.clients[again].rooms == {"ops": "ops"}
+    say(net, again, "second", room="ops")
+    net.do("dan", "say", "from the chat", room="ops")
+    net.do("ana", "tell", "dan", "hi dan")
+    events = net.seen("ana")
+    assert lines(events) == [("dan", "second"), ("dan", "from the chat")]
+    assert membership(events) == [] and warnings(events) == []
+    assert [e.text for e in net.seen("dan") if isinstance(e, ev.DirectMessage)] == ["hi dan"]
+    assert net.host.members("lobby").count("dan") == 1
+
+
+def test_a_chat_arriving_beside_sends_of_another_nick_changes_nothing_for_them() -> None:
+    net, _ = chat()
+    cron = send_only(net, "cron")
+    net.connect("cron2", identity="cron")  # the same key, another nick
+    assert cron not in net.closed

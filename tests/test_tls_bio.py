@@ -173,3 +173,111 @@ def test_nothing_is_written_before_the_handshake_or_after_close(
         assert client.read_all() == b""
 
     asyncio.run(main())
+
+
+def connect_reader(
+    context: ssl.SSLContext,
+) -> tuple[TlsConnection, FakeTransport, Client, list[bytes]]:
+    raw = FakeTransport()
+    received: list[bytes] = []
+    server = TlsConnection(raw, context, lambda: None, received.append)  # type: ignore[arg-type]
+    client = Client()
+    client.pump(raw, server)
+    return server, raw, client, received
+
+
+def records(client: Client, parts: list[bytes]) -> bytes:
+    """What the client writes for ``parts``: one TLS record each."""
+    out = b""
+    for part in parts:
+        client.ssl.write(part)
+        out += client.outgoing.read()
+    return out
+
+
+@pytest.mark.parametrize("split", [None, 1, 7, 100])
+def test_records_arrive_whole_however_the_bytes_are_cut(
+    context: ssl.SSLContext, split: int | None
+) -> None:
+    """Several records in one read, one split across reads, byte by byte: all of it,
+    in order; a partial record waits for the rest."""
+
+    async def main() -> None:
+        server, _, client, received = connect_reader(context)
+        parts = [b"a" * 10, b"b" * 5000, b"c" * 20_000, b"d"]
+        wire = records(client, parts)
+        step = split or len(wire)
+        for start in range(0, len(wire), step):
+            server.data_received(wire[start : start + step])
+        assert b"".join(received) == b"".join(parts)
+
+    asyncio.run(main())
+
+
+def test_a_whole_record_is_read_without_a_failed_read(context: ssl.SSLContext) -> None:
+    """Once the input is used up the connection stops reading, instead of reading once
+    more for the SSLWantReadError that making costs more than the record did."""
+
+    async def main() -> None:
+        server, _, client, received = connect_reader(context)
+        tls = server._ssl
+        failed: list[str] = []
+        read = tls.read
+
+        def counted(size: int = 1024, buffer: Any = None) -> Any:
+            try:
+                return read(size)
+            except ssl.SSLWantReadError:
+                failed.append("want read")
+                raise
+
+        tls.read = counted  # type: ignore[method-assign,assignment]
+        server.data_received(records(client, [b"one", b"two"]))
+        assert b"".join(received) == b"onetwo"
+        assert failed == []
+        wire = records(client, [b"three"])
+        server.data_received(wire[:3])  # a partial record: that read has to fail
+        assert failed == ["want read"]
+        server.data_received(wire[3:])
+        assert b"".join(received) == b"onetwothree"
+
+    asyncio.run(main())
+
+
+def test_data_then_close_notify_in_one_read(context: ssl.SSLContext) -> None:
+    async def main() -> None:
+        server, raw, client, received = connect_reader(context)
+        client.ssl.write(b"last words")
+        with contextlib.suppress(ssl.SSLWantReadError):
+            client.ssl.unwrap()
+        server.data_received(client.outgoing.read())
+        assert b"".join(received) == b"last words"
+        assert raw.aborted  # closed in turn
+
+    asyncio.run(main())
+
+
+def test_connections_are_flushed_in_the_order_first_written_to(context: ssl.SSLContext) -> None:
+    """The host writes a room message's copies before the sender's ``ok``: this order is
+    the order their ``send()`` calls happen in."""
+
+    async def main() -> None:
+        connections = [connect(context) for _ in range(3)]
+        order: list[int] = []
+
+        class Recording(FakeTransport):
+            def __init__(self, index: int) -> None:
+                super().__init__()
+                self.index = index
+
+            def write(self, data: bytes) -> None:
+                order.append(self.index)
+
+        for index, (server, _, _) in enumerate(connections):
+            server._raw = Recording(index)  # type: ignore[assignment]
+        for index in (2, 0, 2, 1, 0):
+            connections[index][0].write(b"x")
+        await asyncio.sleep(0)
+        assert order == [2, 0, 1]
+
+    asyncio.run(main())

@@ -9,7 +9,8 @@ from prompt_toolkit.completion import CompleteEvent
 from prompt_toolkit.document import Document
 
 from severus_cli.ui import input as cmd
-from severus_cli.ui.input import ChatCompleter, help_lines, parse_line
+from severus_cli.ui.completion import ChatCompleter
+from severus_cli.ui.input import help_lines, parse_line
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,7 @@ import pytest
 from rich.text import Text
 
 from severus_cli.core.client import events as ev
-from severus_cli.ui.terminal import JsonUI, PlainUI
+from severus_cli.ui.plain import JsonUI, PlainUI
 from tests.needs import require_tool
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -289,3 +289,18 @@ def test_json_ui_prints_one_object_per_line() -> None:
         return [line async for line in ui.read_lines()]
 
     assert asyncio.run(main()) == ["hi"]
+
+
+def test_on_a_pipe_each_status_is_a_line_of_its_own() -> None:
+    plain, raw = io.StringIO(), io.StringIO()
+    for ui in (PlainUI(lambda: "bob", stdout=plain), JsonUI(lambda: "bob", stdout=raw)):
+        ui.status(lambda: "reconnecting in 1 s")
+        ui.status(lambda: "host unreachable (x); retrying in 2 s", "warn")
+        ui.status(None)  # nothing to take away on a pipe
+    lines = [line.split(" -> ", 1)[1] for line in plain.getvalue().splitlines()]
+    assert lines == ["reconnecting in 1 s", "host unreachable (x); retrying in 2 s"]
+    events = [json.loads(line) for line in raw.getvalue().splitlines()]
+    assert [(e["event"], e["text"], e["level"]) for e in events] == [
+        ("notice", "reconnecting in 1 s", "info"),
+        ("notice", "host unreachable (x); retrying in 2 s", "warn"),
+    ]

@@ -52,7 +52,6 @@ def host(
     from severus_cli.core.store.config import resolve_config_dir
     from severus_cli.core.store.settings import load_settings
     from severus_cli.core.trust.identity import tls_paths
-    from severus_cli.core.trust.ticket import encode_ticket
     from severus_cli.runtime.addresses import join_address, reachable_addresses, with_external
     from severus_cli.runtime.host_relay import StatusLog, start_relay_agent
     from severus_cli.runtime.host_runner import (
@@ -63,6 +62,7 @@ def host(
         start_host,
     )
     from severus_cli.runtime.participant_factory import known_peers_for, new_core, own_host_label
+    from severus_cli.runtime.ticket_notes import HostTicket
     from severus_cli.ui.terminal import make_ui
 
     settings = load_settings(resolve_config_dir(config_dir))
@@ -90,13 +90,17 @@ def host(
         log = _log_line if not chat else lambda text: None
         host_loop, listener = await start_host(identity, cert_file, key_file, options, log)
         own_ticket = host_ticket(identity, listener, bind, join_key, options.relay)
+        mapped_at = None
         if mapping is not None and mapping.mapped is not None:  # asked while we started
             found = mapping.mapped
             own_ticket = with_external(own_ticket, listener.transport, found.external, found.port)
-        ticket = encode_ticket(own_ticket)
+            mapped_at = (found.external, found.port)
+        current = HostTicket(own_ticket, listener.transport, mapped_at)
+        ticket = current.text
         relay_log = StatusLog(None if chat else log)  # in a chat: shown once the screen is up
         if mapping is not None:
             mapping.log = relay_log  # a renewal that failed or moved: logged, or in the chat
+            mapping.on_move = lambda found: relay_log(current.moved(found.external, found.port))
         _relay_task = start_relay_agent(  # kept referenced while the host runs
             identity, host_loop, listener, options, tls_paths(directory), relay_log
         )
@@ -144,7 +148,7 @@ def host(
         ended: list[bool] = []
         try:
             lines = _until_end(ui.read_lines(), ended)
-            await run_host_chat(identity, host_loop, listener, core, ui, lines, ticket=ticket)
+            await run_host_chat(identity, host_loop, listener, core, ui, lines, ticket=current)
         finally:
             ui.close()
             peers.save()

@@ -88,7 +88,9 @@ def join(
     secret: bool = False,
     secret_file: str | None = None,
     stun: str | None = None,
+    map_port: bool = True,
 ) -> None:
+    from severus_cli.core.client.routes import with_port_mapping
     from severus_cli.runtime.connect import resolve_target
     from severus_cli.runtime.join_runner import run_join
 
@@ -104,6 +106,8 @@ def join(
         text, chosen.mode, directory, accept_new, fingerprint, hostport_option("--stun", stun)
     )
     policy.secret = given or policy.secret
+    if map_port:
+        endpoints = with_port_mapping(endpoints)
     interactive = sys.stdin.isatty() and not json_out
     run_session(
         run_join(identity, endpoints, policy, own, json_out, _ask_trust if interactive else None)

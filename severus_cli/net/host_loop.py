@@ -142,11 +142,12 @@ class HostLoop:
         now = self._clock()
         events: list[SessionEvent] = []
         packets: list[bytes] = []
+        handshaking = not session.established
         try:
-            if session.established:
-                packets = session.receive_packets(data)
-            else:
+            if handshaking:
                 events = session.receive_data(data)
+            else:
+                packets = session.receive_packets(data)
         except RemoteProtocolError as error:
             if session.can_send:
                 self._apply(self.core.protocol_error(conn, error))
@@ -167,7 +168,8 @@ class HostLoop:
             self._apply(receive(conn, packet, now))
             if channel.closing:
                 return
-        self._flush(channel)
+        if handshaking:  # once open, the session has nothing of its own to send
+            self._flush(channel)
 
     def lost(self, conn: int, reason: str = "") -> None:
         """The transport closed ``conn``."""
@@ -203,14 +205,29 @@ class HostLoop:
 
     def _apply(self, actions: list[HostAction]) -> None:
         for action in actions:
-            if isinstance(action, Broadcast):
+            if isinstance(action, Send):  # the commonest first: an ok per message
+                self._send_one(action.conn, action.data)
+            elif isinstance(action, Broadcast):
                 self._send(action.conns, action.data)
-            elif isinstance(action, Send):
-                self._send((action.conn,), action.data)
             elif isinstance(action, Close):
                 self._close(action.conn, action.reason)
             elif isinstance(action, Log):
                 self._log(action.text)
+
+    def _send_one(self, conn: int, data: bytes) -> None:
+        """:meth:`_send` to one connection: an ``ok`` for every message relayed."""
+        if self._trace is not None:
+            self._trace(data)
+        channel = self._channels.get(conn)
+        if channel is None or channel.closing:
+            return
+        session = channel.session
+        if session is None:
+            channel.link.write(data)
+        elif session.can_send:
+            frame = encode_frame(data)
+            channel.link.write(frame)
+            self.traffic.bytes_out += len(frame)
 
     def _send(self, conns: tuple[int, ...], data: bytes) -> None:
         """Frame ``data`` once and write the same bytes to every open session in ``conns``:

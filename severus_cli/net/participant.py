@@ -15,6 +15,7 @@ from severus_cli.core.client.events import Disconnected, UiEvent
 from severus_cli.errors import ConnectionLost, RejectedError, RemoteProtocolError
 from severus_cli.net.client_link import ClientLink
 from severus_cli.net.host_loop import HostLoop
+from severus_cli.net.link_move import LinkMove
 
 EventSink = Callable[[list[UiEvent]], None]
 CoreAction = Callable[[ClientCore, float], list[UiEvent]]
@@ -39,6 +40,9 @@ class RemoteParticipant:
         self._show = show
         self._clock = clock
         self.ended: Disconnected | None = None
+        self.holding = False  # a move is under way: what we send waits (net/link_move.py)
+        self.move: LinkMove | None = None
+        self._closing: asyncio.Task[None] | None = None  # the old link, after a move
 
     def perform(self, action: CoreAction) -> None:
         events = action(self.core, self._clock())
@@ -46,7 +50,8 @@ class RemoteParticipant:
         self._emit(events)
 
     def flush(self) -> None:
-        self.link.send(self.core.packets_to_send())
+        if not self.holding:
+            self.link.send(self.core.packets_to_send())
 
     def _emit(self, events: list[UiEvent]) -> None:
         for event in events:
@@ -82,7 +87,30 @@ class RemoteParticipant:
             raise ConnectionLost(f"the host did not welcome us within {timeout:g} s{why}") from None
 
     async def _receive_once(self) -> None:
-        payloads = await self.link.receive()
+        try:
+            payloads = await self.link.receive()
+        except ConnectionLost:
+            if self.move is None or not await self.move.landed():
+                raise
+            payloads, self.move.old_done = [], True  # closed after its ``moved``
+        move = self.move
+        if move is not None:
+            payloads = move.from_old(payloads)
+        self._deliver(payloads)
+        if move is not None and move.old_done:
+            if not await move.landed():
+                raise ConnectionLost("the connection ended during a move to another path")
+            self._switch(move)
+
+    def _switch(self, move: LinkMove) -> None:
+        """The old link said all it will: go on with the new one (PROTOCOL.md 4.8)."""
+        old, self.link, self.move = self.link, move.new, None
+        self._deliver(move.early)
+        self.holding = False
+        self.flush()  # what waited during the move
+        self._closing = asyncio.get_running_loop().create_task(old.close())
+
+    def _deliver(self, payloads: list[bytes]) -> None:
         now = self._clock()
         events: list[UiEvent] = []
         for payload in payloads:
@@ -113,6 +141,7 @@ class RemoteParticipant:
                 await self.link.close()  # wakes the reader
 
     async def close(self, reason: str = "") -> None:
+        self.holding = False
         self.core.quit(reason)
         self.flush()
         await self.link.close()

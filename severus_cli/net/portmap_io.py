@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import socket
 import struct
 from collections.abc import Callable
@@ -23,15 +24,22 @@ ROUTE_TABLE = Path("/proc/net/route")
 def default_gateway(table: Path = ROUTE_TABLE) -> str | None:
     """The IPv4 default gateway from the kernel's route table (Linux); None if none."""
     try:
-        lines = table.read_text()[:65536].splitlines()[1:]
+        lines = table.read_text("ascii", "replace")[:65536].splitlines()[1:]
     except OSError:
         return None
     for line in lines:
         fields = line.split()
-        if len(fields) >= 4 and fields[1] == "00000000" and int(fields[3], 16) & 2:
-            with contextlib.suppress(ValueError, struct.error):
-                return socket.inet_ntoa(struct.pack("<I", int(fields[2], 16)))
+        if len(fields) < 4 or fields[1] != "00000000":
+            continue
+        gateway, flags = _hex(fields[2]), _hex(fields[3])
+        if gateway is not None and flags is not None and flags & 2:  # RTF_GATEWAY
+            return socket.inet_ntoa(struct.pack("<I", gateway))
     return None
+
+
+def _hex(field: str) -> int | None:
+    """A route table number: up to eight hex digits (int() also takes "0x", "_", "٣")."""
+    return int(field, 16) if re.fullmatch(r"[0-9A-Fa-f]{1,8}", field) else None
 
 
 def local_address_towards(gateway: str) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from aioquic.asyncio.protocol import QuicConnectionProtocol
 from aioquic.quic import events
@@ -20,6 +20,7 @@ from aioquic.quic.packet import QuicErrorCode
 
 from severus_cli.core.host.actions import MAX_BACKLOG
 from severus_cli.core.limits.admission import HandshakeGate
+from severus_cli.core.limits.sources import source_key
 from severus_cli.net.guard import ConnectionGuard
 from severus_cli.net.host_loop import HostLoop
 from severus_cli.net.quic_client import QuicClient as QuicClient
@@ -56,6 +57,7 @@ class QuicHostProtocol(QuicConnectionProtocol):
         self._guard = guard or ConnectionGuard(0)
         self._gate = gate or HandshakeGate(0)
         self._handshaking = False  # counted in the gate
+        self._source = ""  # the unit the gate counts it under (address or /64)
         self._max_backlog = max_backlog
         self._handshake_timeout = handshake_timeout
         self._slot: str | None = None
@@ -65,15 +67,22 @@ class QuicHostProtocol(QuicConnectionProtocol):
         self._stream: int | None = None
         self._conn = 0
         self._ended = False
+        self._queued: list[bytes] = []  # written this turn, not yet given to the stream
         self.peer = "?"
 
     def datagram_received(self, data: bytes | str, addr: Any) -> None:
+        """Every datagram of this connection; the first one counts it in the caps."""
         if self._counted:
-            super().datagram_received(data, addr)
+            # Answer once the server's batch of datagrams is done (aioquic would build
+            # and send packets for this one datagram right now).
+            self._quic.receive_datagram(cast(bytes, data), addr, now=self._loop.time())
+            self._process_events()
+            self._transmit_soon()
             return
         self._counted = True  # the connection's first packet: count it, or refuse it
         self._arrived = self._loop.time()
-        self._gate.enter()
+        self._source = source_key(str(addr[0]))
+        self._gate.enter(self._source)
         self._handshaking = True
         self._slot = self._guard.acquire(str(addr[0]))
         if self._slot is None:
@@ -133,7 +142,7 @@ class QuicHostProtocol(QuicConnectionProtocol):
     def _handshake_over(self) -> None:
         if self._handshaking:
             self._handshaking = False
-            self._gate.leave()
+            self._gate.leave(self._source)
 
     def _end(self, reason: str) -> None:
         if not self._ended and self._stream is not None:
@@ -141,20 +150,33 @@ class QuicHostProtocol(QuicConnectionProtocol):
             self._host.lost(self._conn, reason)
 
     def write(self, data: bytes) -> None:
+        """Queue ``data``: the writes of one loop turn go to the stream together, as one
+        stream write and one backlog check, when the connection next transmits."""
         if self._stream is not None and not self._ended:
-            self._quic.send_stream_data(self._stream, data)
-            if unacked_bytes(self._quic, self._stream) > self._max_backlog:
-                self._end("too slow to keep up")
-                self._quic.close(
-                    error_code=QuicErrorCode.NO_ERROR, reason_phrase="too slow to keep up"
-                )
-                self.transmit()
-                return
-            self._transmit_soon()
+            if not self._queued:
+                self._transmit_soon()
+            self._queued.append(data)
+
+    def transmit(self) -> None:
+        if self._queued:
+            self._send_queued()
+        super().transmit()
+
+    def _send_queued(self) -> None:
+        data = b"".join(self._queued)
+        self._queued.clear()
+        if self._stream is None or self._ended:
+            return
+        self._quic.send_stream_data(self._stream, data)
+        if unacked_bytes(self._quic, self._stream) > self._max_backlog:
+            self._end("too slow to keep up")
+            self._quic.close(error_code=QuicErrorCode.NO_ERROR, reason_phrase="too slow to keep up")
 
     def close(self, error_code: int = 0, reason_phrase: str = "") -> None:
         """Finish the stream now and the connection a moment later, so the peer reads
         what was queued (such as a final error) before the connection goes."""
+        if self._queued:
+            self._send_queued()
         if self._stream is not None and not self._ended:
             self._ended = True
             with contextlib.suppress(Exception):

@@ -31,7 +31,12 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from severus_cli.errors import ConnectionLost, HostUnreachable, JoinSecretRefused
 from severus_cli.net.client_link import ClientLink, PortClosed, Verify
-from severus_cli.net.quic_common import IDLE_TIMEOUT, quic_channel_binding, stream_delivered
+from severus_cli.net.quic_common import (
+    IDLE_TIMEOUT,
+    drain,
+    quic_channel_binding,
+    stream_delivered,
+)
 from severus_cli.net.tls import ALPN
 
 KEEPALIVE = 4.0  # a QUIC PING this often, answered within as long: a dead host shows in <= 8 s
@@ -55,9 +60,16 @@ class _ToPeer(asyncio.DatagramTransport):
 class QuicClientProtocol(QuicConnectionProtocol):
     """aioquic's client protocol, told about ICMP errors and the delivery of our stream."""
 
-    def __init__(self, *args: Any, connected: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        connected: bool = False,
+        sock: socket.socket | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self._socket_connected = connected
+        self._sock = sock  # read directly for a batch of datagrams
         self.refused = False  # the host's machine answered "port unreachable"
         self.stream_id: int | None = None
         self.reader: asyncio.StreamReader | None = None
@@ -88,16 +100,29 @@ class QuicClientProtocol(QuicConnectionProtocol):
         self.delivered.set()  # nobody will acknowledge anything any more
 
     def datagram_received(self, data: bytes | str, addr: Any) -> None:
-        super().datagram_received(data, addr)
+        self._take(data, addr)
+        if self._sock is not None:
+            drain(self._sock.recvfrom, self._take, self.error_received)
+        self.transmit()  # once for the whole batch
         sent, quic = self.stream_id, self._quic
         if sent is not None and quic._close_event is None and stream_delivered(quic, sent):
             self.delivered.set()
+
+    def _take(self, data: bytes | str, addr: Any) -> None:
+        self._quic.receive_datagram(cast(bytes, data), addr, now=self._loop.time())
+        self._process_events()
 
     def quic_event_received(self, event: events.QuicEvent) -> None:
         if isinstance(event, events.ConnectionTerminated):
             self.delivered.set()
             if not self.closing and event.reason_phrase:
                 self.lost(f"the host closed the connection: {event.reason_phrase}")
+        elif (
+            isinstance(event, events.StreamDataReceived)
+            and self.reader is not None
+            and (self.closing or self.reader.at_eof())
+        ):
+            return  # we are closing and ended the reader: the host's late data has no reader
         super().quic_event_received(event)
 
 
@@ -188,9 +213,10 @@ async def open_quic(
             raise HostUnreachable(
                 f"cannot reach {host}:{port}: {error.strerror or error}"
             ) from None
+    sock.setblocking(False)  # as asyncio sets it; the batch read relies on it
     connection = QuicConnection(configuration=configuration)
     transport, protocol = await loop.create_datagram_endpoint(
-        lambda: QuicClientProtocol(connection, connected=own_socket), sock=sock
+        lambda: QuicClientProtocol(connection, connected=own_socket, sock=sock), sock=sock
     )
     client = QuicClient(protocol, transport)
     # aioquic notes a finished handshake only if someone already waits for it: start

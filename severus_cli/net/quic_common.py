@@ -1,5 +1,5 @@
-"""What the QUIC host and client share: timers, two reads of aioquic's state, and
-keeping aioquic's own log lines off the screen.
+"""What the QUIC host and client share: timers, reading queued datagrams in a batch,
+two reads of aioquic's state, and keeping aioquic's own log lines off the screen.
 
 aioquic logs a warning for every malformed packet that reaches a connection
 ("Error: 10, reason: Packet contains no CRYPTO frame"). Severus configures no logging,
@@ -12,6 +12,8 @@ records on; importing this module (every QUIC path does) is enough.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from aioquic.quic.connection import QuicConnection
 
@@ -20,6 +22,8 @@ from severus_cli.errors import HostUnreachable
 IDLE_TIMEOUT = 30.0
 CLOSE_GRACE = 1.0  # time for a final error packet to arrive before the connection closes
 LIBRARY_LOGGERS = ("quic", "http3")  # the names aioquic logs under
+BATCH = 64  # datagrams handled per loop turn, at most
+RECEIVE_SIZE = 65536  # no UDP payload is larger
 
 
 def quiet_library_logs() -> None:
@@ -32,6 +36,30 @@ def quiet_library_logs() -> None:
 
 
 quiet_library_logs()
+
+
+def drain(
+    receive: Callable[[int], tuple[bytes, Any]],
+    deliver: Callable[[bytes, Any], None],
+    failed: Callable[[Exception], None],
+    limit: int = BATCH - 1,
+) -> None:
+    """Hand on up to ``limit`` datagrams already queued on a non-blocking socket
+    (``receive`` is its ``recvfrom``), as its asyncio transport would one per turn.
+
+    asyncio reads one datagram per loop turn and aioquic answers each at once; read in
+    a batch, the answers to many share packets, acknowledgements and timers. Errors go
+    to ``failed`` as the transport reports them (an ICMP "port unreachable" on a
+    connected socket)."""
+    for _ in range(limit):
+        try:
+            data, addr = receive(RECEIVE_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return  # nothing more queued
+        except OSError as error:
+            failed(error)
+            return
+        deliver(data, addr)
 
 
 def unacked_bytes(quic: QuicConnection, stream_id: int) -> int:

@@ -6,6 +6,9 @@ SSLObject and two small BIOs. Writes made during one event-loop turn are encrypt
 sent together (one TLS record batch, one system call) at the end of the turn, which is
 what makes fanning one message out to many participants cheap. One callback per turn
 flushes every connection written to (:class:`TurnFlusher`), not one per connection.
+Reading stops once the input BIO and OpenSSL hold nothing more, instead of at the
+SSLWantReadError a further read raises: making that exception costs about 4 µs, more
+than decrypting a record, and a host reads for every message it relays.
 """
 
 from __future__ import annotations
@@ -113,8 +116,8 @@ class TlsConnection:
 
         return channel_binding(self._ssl)
 
-    def data_received(self, data: bytes) -> None:
-        """Ciphertext from the network."""
+    def data_received(self, data: bytes | memoryview) -> None:
+        """Ciphertext from the network (copied: ``data`` may be a reused buffer)."""
         self._in.write(data)
         if not self._ready:
             self._handshake()
@@ -154,6 +157,8 @@ class TlsConnection:
                 self.close()
                 break
             self._on_data(chunk)
+            if not self._in.pending and not self._ssl.pending():
+                break  # all read: asking again would only raise SSLWantReadError
         self._send_out()  # TLS may have something to say (key updates, alerts)
 
     def write(self, data: bytes) -> None:

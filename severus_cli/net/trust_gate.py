@@ -111,7 +111,8 @@ def check_certificate(policy: HostPolicy, cert_fp: str) -> None:
     a join secret, the first Noise message depends on the secret, so it goes only to the
     pinned certificate. Without a secret that message is an ephemeral key alone, and a
     host that made itself a new certificate is recognised by its identity key instead
-    (``check_host``).
+    (``check_host``). A pin with no certificate (``trust add`` without ``--cert``) checks
+    nothing here: the user is told, and ``check_host`` pins the certificate met.
     """
     if policy.cert is not None and policy.cert != cert_fp:
         raise WrongCertificate(
@@ -123,6 +124,12 @@ def check_certificate(policy: HostPolicy, cert_fp: str) -> None:
     entry = known_hosts.KnownHosts.load(policy.config_dir).get(policy.host)
     if entry is not None and entry.cert is not None and entry.cert != cert_fp:
         raise ChangedHostKeyError(changed_certificate_message(policy.host, entry.cert, cert_fp))
+    if entry is not None and entry.cert is None:  # pinned by `trust add` without --cert
+        policy.notices.append(
+            f"{policy.host} was pinned without its certificate, so the first handshake "
+            "message (which depends on the join secret) went out before the host was "
+            f"checked; its certificate {cert_fp} is pinned now and checked from now on"
+        )
 
 
 def check_host(policy: HostPolicy, key_fp: str, cert_fp: str) -> None:

@@ -154,9 +154,14 @@ async def socket_binding(sock: socket.socket, server: Address, timeout: float = 
     raise TimeoutError
 
 
-async def punch_socket(sock: socket.socket, peer: Address, duration: float) -> bool:
+async def punch_socket(
+    sock: socket.socket, peer: Address, duration: float, any_port: bool = False
+) -> Address | None:
     """Punch towards ``peer`` from ``sock`` until a packet from ``peer`` arrives (the
-    hole is open both ways: True) or ``duration`` passes (False)."""
+    hole is open both ways: that endpoint) or ``duration`` passes (None). With
+    ``any_port``, a packet from ``peer``'s address on another port counts too, and its
+    endpoint is returned: a host behind a symmetric NAT punches from a new port, which
+    reaches us only when our router forwards our port to us (a mapping)."""
     target = wire_address(peer, sock.family)
 
     async def keep_punching() -> None:
@@ -165,19 +170,19 @@ async def punch_socket(sock: socket.socket, peer: Address, duration: float) -> b
                 await _sendto(sock, binding_indication(os.urandom(TXID_SIZE)), target)
             await asyncio.sleep(PUNCH_INTERVAL)
 
-    async def heard() -> None:
+    async def heard() -> Address:
         while True:
             _, source = await _recvfrom(sock, 2048)
-            if plain_address(source) == peer:
-                return
+            endpoint = plain_address(source)
+            if endpoint == peer or (any_port and endpoint[0] == peer[0]):
+                return endpoint
 
     sender = asyncio.create_task(keep_punching())
     try:
         async with asyncio.timeout(duration):
-            await heard()
-        return True
+            return await heard()
     except (TimeoutError, OSError):
-        return False
+        return None
     finally:
         sender.cancel()
         with contextlib.suppress(asyncio.CancelledError):

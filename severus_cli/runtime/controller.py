@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Protocol
 from severus_cli.core.client.core import ClientCore
 from severus_cli.core.client.events import DirectMessage, HostStats, Notice, Renamed, UiEvent
 from severus_cli.net.participant import CoreAction
-from severus_cli.runtime.ticket_notes import ticket_notices
+from severus_cli.runtime.ticket_notes import TicketSource, ticket_notices
 from severus_cli.ui import input as cmd
 
 if TYPE_CHECKING:
@@ -49,10 +49,10 @@ class ChatController:
         clock: Callable[[], float] | None = None,
         moderator: Moderator | None = None,
         path: Callable[[], str] | None = None,
-        ticket: str | None = None,
+        ticket: TicketSource = None,
     ) -> None:
-        """``ticket``: the host's own, in its chat; a joiner's, the one it joined with
-        (None when it joined by address)."""
+        """``ticket``: the host's own, in its chat (read when shown: a moved mapping
+        changes it); a joiner's, the one it joined with (None when it joined by address)."""
         import time
 
         self.view = view

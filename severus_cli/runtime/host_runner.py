@@ -28,6 +28,7 @@ from severus_cli.runtime.controller import ChatController, View
 from severus_cli.runtime.input_order import handle_lines
 from severus_cli.runtime.moderator import Moderator
 from severus_cli.runtime.sleep_watch import SleepWatch, resumed_notice
+from severus_cli.runtime.ticket_notes import TicketSource
 
 if TYPE_CHECKING:
     from severus_cli.net.udp_nat import NatSocket
@@ -189,10 +190,10 @@ async def run_host_chat(
     core: ClientCore,
     view: View,
     lines: AsyncIterator[str],
-    ticket: str | None = None,
+    ticket: TicketSource = None,
 ) -> None:
     """Chat as the host's participant until /quit or end of input; ``ticket`` is the
-    one printed at start, shown again by /ticket."""
+    one printed at start (or what it has become), shown again by /ticket."""
     started = time.time()
     meter = RateMeter(host_loop, time.time)
 

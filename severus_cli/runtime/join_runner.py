@@ -9,30 +9,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import time
 from collections.abc import Sequence
 
 from severus_cli.core.client.core import ClientCore
 from severus_cli.core.client.events import Notice
+from severus_cli.core.client.paths import PathHistory
 from severus_cli.core.client.routes import describe_path
 from severus_cli.core.trust.identity import Identity
 from severus_cli.core.trust.known_peers import KnownPeers
 from severus_cli.core.trust.ticket import Endpoint
 from severus_cli.core.wire.packets import LOBBY
-from severus_cli.errors import ConnectionLost, Interrupted, RejectedError, TransportError
-from severus_cli.net.client_link import ClientLink
+from severus_cli.errors import ConnectionLost, Interrupted, RejectedError
 from severus_cli.net.participant import RemoteParticipant
 from severus_cli.net.trust_gate import HostPolicy
 from severus_cli.runtime.connect import AskTrust, connect
 from severus_cli.runtime.controller import ChatController
 from severus_cli.runtime.input_order import handle_lines
 from severus_cli.runtime.participant_factory import new_core
-from severus_cli.runtime.retry_notes import plain_reason, retry_line
+from severus_cli.runtime.path_upgrade import upgrade_path, wants_upgrade
+from severus_cli.runtime.reconnect import reconnect_link
 from severus_cli.ui.terminal import make_ui
-
-BACKOFF_FIRST = 1.0
-BACKOFF_MAX = 30.0
 
 
 class _Current:
@@ -61,7 +58,8 @@ async def run_join(
         rooms=lambda: current.core.rooms.values(),
         prompt=lambda: f"[{current.core.current_room}] {current.core.nick}> ",
     )
-    controller = ChatController(ui, path=lambda: describe_path(link.path), ticket=policy.ticket)
+    history = PathHistory()  # for /stats: every path the session took, and when
+    controller = ChatController(ui, path=history.describe, ticket=policy.ticket)
     if peers.problem:
         policy.notices.append(f"known peers are not checked this time: {peers.problem}")
     for text in policy.notices:
@@ -73,6 +71,7 @@ async def run_join(
             controller.participant = participant
             await participant.register()
             peers.save()  # first-sight pins last even if this process is killed
+            history.now(link.path, time.time())
             if typing is None:  # lines typed (or piped) early wait for the welcome
                 lines = ui.read_lines()
                 in_order = getattr(ui, "in_order", False)
@@ -80,7 +79,18 @@ async def run_join(
             if link.path != "direct":
                 controller.show([Notice(time.time(), f"connected over {describe_path(link.path)}")])
             session = asyncio.create_task(participant.run())
+            upgrade = None  # a relayed session looks for a better path meanwhile
+            if wants_upgrade(link, participant):
+                better = upgrade_path(
+                    identity, endpoints, policy, participant, history, controller.show
+                )
+                upgrade = asyncio.create_task(better)
             await asyncio.wait({session, typing}, return_when=asyncio.FIRST_COMPLETED)
+            if upgrade is not None:
+                upgrade.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await upgrade
+            link = participant.link  # (it may have moved to a better path)
             if typing.done():
                 await _let_keys_out(participant, session)
                 session.cancel()  # first, so our own goodbye is not taken for a lost host
@@ -98,7 +108,7 @@ async def run_join(
                 raise RejectedError(f"the host ended the session: {rejected.msg}")
             if not reconnect:
                 raise ConnectionLost(reason)
-            link = await _reconnect(identity, endpoints, policy, controller, reason, typing)
+            link = await reconnect_link(identity, endpoints, policy, ui, reason, typing)
             peers.save()
             rooms = _rooms_to_rejoin(current.core)
             before = current.core.snapshot()  # shown against who is there now
@@ -128,33 +138,3 @@ def _rooms_to_rejoin(core: ClientCore) -> tuple[str, ...]:
     if core.current_room.casefold() != LOBBY:
         rooms.append(core.current_room)
     return tuple(rooms)
-
-
-async def _reconnect(
-    identity: Identity,
-    endpoints: Sequence[Endpoint],
-    policy: HostPolicy,
-    controller: ChatController,
-    reason: str,
-    typing: asyncio.Task[None],
-) -> ClientLink:
-    """Try again with exponential backoff until it works or the user quits. One line
-    per attempt, in plain words: the same raw error every few seconds buries the chat."""
-    delay = BACKOFF_FIRST
-    last: str | None = None  # why the attempt before failed
-    while True:
-        wait = delay * random.uniform(0.8, 1.2)
-        if last is None:
-            controller.show([Notice(time.time(), f"reconnecting in {wait:.0f} s (/quit to stop)")])
-        else:
-            controller.show([Notice(time.time(), retry_line(last, wait), "warn")])
-        done, _ = await asyncio.wait({typing}, timeout=wait)
-        if done and getattr(controller.view, "interrupted", False):
-            raise Interrupted()
-        if done:
-            raise ConnectionLost(f"gave up reconnecting: {reason}")
-        try:
-            return await connect(identity, endpoints, policy, ask=None, timeout=5.0)
-        except TransportError as error:
-            last = plain_reason(error)
-        delay = min(delay * 2, BACKOFF_MAX)

@@ -5,7 +5,8 @@ long: PCP first (falling back to NAT-PMP when the router answers in that older
 protocol), with UPnP-IGD discovery running alongside and used when neither answers or
 both refuse. The lease is short and renewed halfway; ``close`` deletes the mapping, so
 a host that stops leaves no open port behind, and one that is killed leaves it only
-until the lease runs out. Imported only by ``severus host``.
+until the lease runs out. Imported only by ``severus host``, and by ``join`` when it
+punches (``runtime.join_map``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from severus_cli.core.nat.portmap import (
     PortmapError,
     Refused,
     behind_another_nat,
+    moved,
     natpmp,
     pcp,
     renew_after,
@@ -46,7 +48,8 @@ class PortMapper:
 
     ``notes`` collects why there is no mapping, one line each, for people to read
     (``describe`` shows the mapping itself). ``log`` receives later news: a renewal that
-    failed or moved.
+    failed; ``on_move`` a renewal that came back with another external address or port
+    (the router's own address changed, or it rebooted and gave another port).
     """
 
     def __init__(
@@ -69,6 +72,7 @@ class PortMapper:
         self.gateway = gateway
         self.notes: list[str] = []
         self.mapped: Mapped | None = None
+        self.on_move: Callable[[Mapped], None] = self._log_move
         self._nonce = os.urandom(pcp.NONCE_SIZE)
         self._client = ""
         self._igd: tuple[upnp.Url, str] | None = None
@@ -250,6 +254,9 @@ class PortMapper:
             return None
         return Mapped("UPnP", external, self.port, lease)
 
+    def _log_move(self, mapped: Mapped) -> None:
+        self.log(f"port mapping moved to {mapped.external}:{mapped.port}")
+
     async def _renew_forever(self) -> None:
         failures = 0
         while self.mapped is not None:
@@ -257,16 +264,25 @@ class PortMapper:
             if self.mapped.lifetime == 0 and not failures:
                 return  # a permanent UPnP lease needs no renewal
             await asyncio.sleep(delay)
-            again = await self._renew()
+            again = await self.renew_once()
             if isinstance(again, Mapped):
-                if (again.external, again.port) != (self.mapped.external, self.mapped.port):
-                    self.log(f"port mapping moved to {again.external}:{again.port}")
-                self.mapped, failures = again, 0
+                failures = 0
                 continue
             failures += 1
             reason = again.reason if isinstance(again, Refused) else "no answer"
             if failures == 3:
                 self.log(f"port mapping: renewal failed ({reason}); still trying")
+
+    async def renew_once(self) -> Mapped | Refused | None:
+        """Renew the lease now. A grant on another external address or port goes to
+        ``on_move``, once; the router's answer is returned."""
+        assert self.mapped is not None
+        again = await self._renew()
+        if isinstance(again, Mapped) and self.mapped is not None:
+            before, self.mapped = self.mapped, again
+            if moved(before, again):
+                self.on_move(again)
+        return again
 
     async def _renew(self) -> Mapped | Refused | None:
         assert self.mapped is not None

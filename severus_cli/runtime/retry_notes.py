@@ -1,12 +1,16 @@
 """Plain words for why a connection attempt failed, for lines that repeat.
 
-A reconnecting joiner shows one line per attempt. The full error (addresses, hints
-about ``--mode``, the socket library's own text) helps once, on the command line, but
+A reconnecting joiner shows where it stands on one line (updated in place on a
+terminal, one per attempt on a pipe). The full error (addresses, hints about
+``--mode``, the socket library's own text) helps once, on the command line, but
 repeated every few seconds it buries the chat; these lines say the cause in a word or
 two that a person recognises.
 """
 
 from __future__ import annotations
+
+import time
+from collections.abc import Callable
 
 from severus_cli.errors import SeverusError
 
@@ -39,3 +43,23 @@ def plain_reason(error: SeverusError | str) -> str:
 def retry_line(reason: str, wait: float) -> str:
     """The one line a failed attempt shows: what happened and when the next one is."""
     return f"host unreachable ({reason}); retrying in {wait:.0f} s (/quit to stop)"
+
+
+def retry_status(
+    last: str | None, retry_at: float, clock: Callable[[], float] = time.monotonic
+) -> Callable[[], str]:
+    """The reconnect's status line as of ``clock()``: it counts down to the next attempt
+    at ``retry_at``. ``last``: why the attempt before failed (None: none made yet)."""
+
+    def line() -> str:
+        left = retry_at - clock()
+        if left <= 0:
+            if last is None:
+                return "reconnecting now (/quit to stop)"
+            return f"host unreachable ({last}); trying again now (/quit to stop)"
+        wait = max(1, round(left))
+        if last is None:
+            return f"reconnecting in {wait} s (/quit to stop)"
+        return retry_line(last, wait)
+
+    return line

@@ -19,14 +19,22 @@ from severus_cli.core.trust.known_peers import KnownPeers
 from severus_cli.core.trust.peer_trust import send_refusal
 from severus_cli.core.trust.ticket import Endpoint
 from severus_cli.core.wire.packets import MAX_TEXT
-from severus_cli.errors import ChangedPeerKeyError, ConnectionLost, RejectedError, UsageError
+from severus_cli.errors import (
+    ChangedPeerKeyError,
+    ConfigError,
+    ConnectionLost,
+    RejectedError,
+    UsageError,
+)
 from severus_cli.net.client_link import ClientLink
 from severus_cli.net.participant import RemoteParticipant
 from severus_cli.net.trust_gate import HostPolicy
 from severus_cli.runtime.connect import connect
 from severus_cli.runtime.participant_factory import new_core
+from severus_cli.runtime.send_again import Lines, MadeWay, made_way
 
 RETRY_DELAY = 0.25
+READ_REST = 2.0  # seconds to read what came before a connection ended (its reason)
 MAX_RETRIES = 200
 
 
@@ -152,19 +160,38 @@ async def run_send(
     stdin: IO[bytes] | None = None,
 ) -> int:
     """Send every message; return how many were delivered. Raises on any failure,
-    ChangedPeerKeyError (exit 4) when a recipient's key is not the trusted one, and
+    ChangedPeerKeyError (exit 4) when a recipient's key is not the trusted one,
+    ConfigError (exit 3) when known_peers.json cannot be read (so nothing is checked), and
     UsageError (exit 2) for lines over the host's limits: those are skipped, and every
     other line is still delivered, so a script loses nothing it could have sent."""
     link = await connect(identity, endpoints, policy, ask=None)
     peers = KnownPeers(policy.config_dir, policy.label)
+    if peers.problem:  # a script never encrypts to keys it cannot check against its pins
+        await link.close()
+        raise ConfigError(f"{peers.problem}. Nothing was sent: no recipient's key could be checked")
+    lines = Lines(_messages(stdin or sys.stdin.buffer, options.whole))
+    refused: list[str] = []  # over the limits: said at the end, every other line sent
+    delivered = 0
     try:
-        return await _send(identity, link, peers, options, stdin or sys.stdin.buffer)
+        while True:
+            try:
+                return delivered + await _send(identity, link, peers, options, lines, refused)
+            except MadeWay as way:  # our chat took the nick: on, beside it (send_again.py)
+                delivered += way.delivered
+                lines.again([_Line(0, text) for text in way.unsent])
+                link = await connect(identity, endpoints, policy, ask=None)
     finally:
+        lines.close()
         peers.save()
 
 
 async def _send(
-    identity: Identity, link: ClientLink, peers: KnownPeers, options: SendOptions, stdin: IO[bytes]
+    identity: Identity,
+    link: ClientLink,
+    peers: KnownPeers,
+    options: SendOptions,
+    lines: Lines[_Line],
+    refused: list[str],
 ) -> int:
     def ignore(events: list[UiEvent]) -> None:
         """Failures are read from the core's request bookkeeping instead."""
@@ -177,17 +204,20 @@ async def _send(
     if options.room and options.room.casefold() not in core.rooms:
         raise RejectedError(f"the host did not let us into room {options.room}")
     reader = asyncio.create_task(participant.run())
-    while core.settling and participant.ended is None:  # room members, to hand keys to
-        await asyncio.sleep(0.005)
+    try:
+        await _settled(participant, options)
+    except BaseException:
+        await participant.close()
+        reader.cancel()
+        raise
     label = core.peers.label
     conflict = core.peers.conflicts.get(options.to.casefold()) if options.to else None
     sent: dict[int, str] = {}
-    refused: list[str] = []
     delivered = 0
     try:
         if conflict is not None:  # before reading stdin: nothing goes to that key
             raise ChangedPeerKeyError(send_refusal([conflict], label))
-        async for line in _until_ended(_messages(stdin, options.whole), reader):
+        async for line in _until_ended(lines, reader):
             problem = _too_long(core, line, options.whole)
             if problem is not None or line.text is None:
                 refused.append(problem or f"line {line.number}")
@@ -199,6 +229,12 @@ async def _send(
             if participant.ended is not None:
                 break
         delivered = await _await_acks(participant, options, sent)
+    except ConnectionLost:
+        await asyncio.wait({reader}, timeout=READ_REST)  # what the host said before it ended
+        way = made_way(core, sent)
+        if way is None:
+            raise
+        raise way from None
     finally:
         await participant.close()
         reader.cancel()
@@ -209,18 +245,31 @@ async def _send(
     return delivered
 
 
-async def _until_ended(
-    lines: AsyncIterator[_Line], reader: asyncio.Task[Any]
-) -> AsyncIterator[_Line]:
+async def _settled(participant: RemoteParticipant, options: SendOptions) -> None:
+    """Wait to learn who is in the room the host put us in (the members our key goes
+    to), within ``ack_timeout``: a host that never says must not hang a script."""
+    core = participant.core
+    deadline = time.monotonic() + options.ack_timeout
+    while core.settling and participant.ended is None:
+        if time.monotonic() > deadline:
+            raise ConnectionLost(
+                f"the host did not say who is in #{options.room} within "
+                f"{options.ack_timeout:g} s; nothing was sent"
+            )
+        await asyncio.sleep(0.005)
+
+
+async def _until_ended(lines: Lines[_Line], reader: asyncio.Task[Any]) -> AsyncIterator[_Line]:
     """``lines`` until they end or the session does (``reader`` finishing): a send that
     follows a quiet log stops as soon as the host ends the session (our chat under this
-    nick left, say), instead of at the next line."""
+    nick left, say), instead of at the next line. A read in progress is kept, for the
+    next session if there is one."""
     while True:
-        step = asyncio.ensure_future(anext(lines))
+        step = lines.step()
         await asyncio.wait({step, reader}, return_when=asyncio.FIRST_COMPLETED)
         if not step.done():
-            step.cancel()
             return
+        lines.took(step)
         try:
             yield step.result()
         except StopAsyncIteration:
@@ -258,7 +307,9 @@ async def _await_acks(
     retries = 0
     while True:
         if core.rejected is not None:  # e.g. our chat under this nick ended (replaced)
-            raise RejectedError(f"the host ended the session: {core.rejected.msg}")
+            raise made_way(core, sent) or RejectedError(
+                f"the host ended the session: {core.rejected.msg}"
+            )
         if participant.ended is not None:
             raise ConnectionLost(
                 f"the session ended before every message was acknowledged: "

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from severus_cli.core.client.routes import RelayRoute
 from severus_cli.core.nat.relay_link import parse_hostport
@@ -28,11 +30,20 @@ from severus_cli.net.client_link import ClientLink, Verify
 from severus_cli.net.relay_client import RelayChannel, start_relayed_tls
 from severus_cli.net.trust_gate import HostPolicy, make_verifier
 
+if TYPE_CHECKING:
+    from severus_cli.runtime.join_map import PunchMapping
+
 HEAD_START = 1.0  # seconds punching gets before the relayed path starts as well
 PREFER_DIRECT = 0.3  # the relayed path never starts sooner: the ticket's own addresses
 # are raced alongside, and on a LAN they answer well within this
 PUNCH_WAIT = 1.5  # seconds to hear the host's punches before giving up on punching
 STUN_WAIT = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class PunchOnly(RelayRoute):
+    """The relay route without its relayed fallback: a session already relayed looks
+    for a better path this way (runtime/path_upgrade.py)."""
 
 
 async def open_via_relay(
@@ -43,15 +54,18 @@ async def open_via_relay(
     deadline = asyncio.get_running_loop().time() + timeout  # for every path together
     channel = await RelayChannel.open(route.host, route.port, identity.static_private, timeout)
     sock: socket.socket | None = None
+    mapping: PunchMapping | None = None
     tasks: dict[asyncio.Task[ClientLink], str] = {}
     winner: ClientLink | None = None
     hole = asyncio.Event()  # set once the host's punches reach us: the path is open
     try:
         async with asyncio.timeout_at(deadline):
             punch = await _ask_to_punch(channel, route) if route.punch else None
+            if punch is None and isinstance(route, PunchOnly):
+                raise HostUnreachable("no hole to punch (no public UDP endpoint on one side)")
             if punch is not None:
-                sock, peer = punch
-                attempt = _punched(identity, sock, peer, verify, timeout, hole)
+                sock, peer, mapping = punch
+                attempt = _punched(identity, sock, peer, verify, timeout, hole, mapping)
                 tasks[asyncio.create_task(attempt)] = "punching"
             winner = await _first(tasks, hole, channel, identity, route, verify, timeout)
             return winner
@@ -67,6 +81,8 @@ async def open_via_relay(
             sock.close()
         if winner is None or winner.path != "relayed":
             await channel.close()
+        if mapping is not None:
+            mapping.close()
 
 
 async def _first(
@@ -91,6 +107,8 @@ async def _first(
     while True:
         now = loop.time()
         late = now >= relay_at and not hole.is_set()
+        if isinstance(route, PunchOnly) and not pending:
+            raise HostUnreachable(f"{route}: " + "; ".join(failures))
         if not relayed and now >= floor_at and (not pending or late):
             relayed = True
             task = asyncio.create_task(_relayed(identity, channel, route.key, verify, timeout))
@@ -123,8 +141,10 @@ async def _first(
 
 async def _ask_to_punch(
     channel: RelayChannel, route: RelayRoute
-) -> tuple[socket.socket, Address] | None:
-    """Learn our public endpoint and the host's; None when punching cannot work."""
+) -> tuple[socket.socket, Address, PunchMapping | None] | None:
+    """Learn our public endpoint and the host's; None when punching cannot work.
+    With ``route.map_port`` our router is asked to forward the socket's port meanwhile
+    (join_map.py)."""
     from severus_cli.net.udp_nat import socket_binding
 
     stun_host, stun_port = parse_hostport(route.stun) if route.stun else (route.host, route.port)
@@ -136,24 +156,35 @@ async def _ask_to_punch(
         return None
     family, _, _, _, address = infos[0]
     sock = socket.socket(family, socket.SOCK_DGRAM)
+    mapping: PunchMapping | None = None
     try:
         sock.setblocking(False)
         sock.bind(("::", 0) if family == socket.AF_INET6 else ("0.0.0.0", 0))
+        if route.map_port and family == socket.AF_INET:
+            from severus_cli.runtime.join_map import PunchMapping
+
+            mapping = PunchMapping(sock.getsockname()[1])
         mine = await socket_binding(sock, (str(address[0]), stun_port), STUN_WAIT)
     except (OSError, TimeoutError):
-        sock.close()
+        _drop(sock, mapping)
         return None
     try:
-        channel.send(PunchRequest(route.key, mine))
+        channel.send(PunchRequest(route.key, mine if mapping is None else mapping.endpoint(mine)))
         answer = await channel.receive()  # a fatal refusal (no such host) ends it all
     except BaseException:
-        sock.close()
+        _drop(sock, mapping)
         raise
     peer = answer.udp if isinstance(answer, Peer) else None  # else rate limited
     if peer is None or (":" in peer[0]) != (family == socket.AF_INET6):
-        sock.close()
+        _drop(sock, mapping)
         return None
-    return sock, peer
+    return sock, peer, mapping
+
+
+def _drop(sock: socket.socket, mapping: PunchMapping | None) -> None:
+    sock.close()
+    if mapping is not None:
+        mapping.close()
 
 
 async def _punched(
@@ -163,14 +194,16 @@ async def _punched(
     verify: Verify,
     timeout: float,
     hole: asyncio.Event,
+    mapping: PunchMapping | None = None,
 ) -> ClientLink:
     from severus_cli.net.quic import hop_over_quic, open_quic
     from severus_cli.net.udp_nat import punch_socket
 
-    if not await punch_socket(sock, peer, PUNCH_WAIT):
+    heard = await punch_socket(sock, peer, PUNCH_WAIT, any_port=mapping is not None)
+    if heard is None:
         raise HostUnreachable("no answer to our punches (a symmetric NAT on either side?)")
     hole.set()
-    reader, writer, client = await open_quic(peer[0], peer[1], timeout, sock=sock)
+    reader, writer, client = await open_quic(heard[0], heard[1], timeout, sock=sock)
     return await hop_over_quic(
         reader, writer, client, identity.static_private, verify, timeout, "punched"
     )

@@ -7,15 +7,12 @@ and ssh-chat users already type.
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-
-from prompt_toolkit.completion import CompleteEvent, Completer, Completion
-from prompt_toolkit.document import Document
 
 from severus_cli.core.host.moderation import looks_like_duration, parse_duration
 from severus_cli.errors import UsageError
+from severus_cli.ui.help import BY_NAME, Command, unknown_message
+from severus_cli.ui.help import help_lines as help_lines
 from severus_cli.ui.paste import pasted_command
 
 
@@ -188,91 +185,6 @@ Intent = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Command:
-    name: str
-    aliases: tuple[str, ...]
-    args: str
-    summary: str
-
-    @property
-    def usage(self) -> str:
-        return f"/{self.name} {self.args}".rstrip()
-
-
-COMMANDS: tuple[Command, ...] = (
-    Command("msg", ("query", "m"), "NICK TEXT", "private message (/msg NICK /me TEXT: action)"),
-    Command("reply", ("r",), "TEXT", "answer the last private message"),
-    Command("me", (), "TEXT", "an action, shown as: ** you TEXT"),
-    Command("join", (), "ROOM", "talk in ROOM, creating it if needed (/join #rust)"),
-    Command("leave", ("part",), "", "leave this room, back to the lobby"),
-    Command("users", ("names", "who"), "", "who is in this room"),
-    Command("rooms", ("list",), "", "all rooms and how many are in each"),
-    Command("whois", (), "NICK", "fingerprint, rooms and connection time of NICK"),
-    Command("nick", (), "NEW", "be called NEW from now on (your key stays yours)"),
-    Command("verify", (), "NICK", "safety code to compare with NICK out of band"),
-    Command("accept", (), "NICK", "trust NICK's changed key (only after /verify NICK)"),
-    Command("ping", (), "", "round-trip time to the host"),
-    Command("ticket", (), "", "the host's ticket again, to pass on to friends"),
-    Command("stats", (), "", "host only: clients, rooms, traffic, uptime (joiner: path)"),
-    Command("kick", (), "NICK [REASON]", "host only: disconnect NICK (they may come back)"),
-    Command(
-        "ban",
-        (),
-        "NICK|KEY [TIME] [REASON]",
-        "host only: refuse NICK's key (or SHA256:...) for TIME (10m, 2h, 1d; default: "
-        "until the host stops)",
-    ),
-    Command("bans", (), "", "host only: the bans in force"),
-    Command("unban", (), "NICK|KEY", "host only: lift a ban"),
-    Command("clear", (), "", "clear the screen"),
-    Command("help", (), "[COMMAND]", "this list, or help for one command"),
-    Command("quit", ("exit", "q"), "[REASON]", "leave; the others see REASON (Ctrl-D too)"),
-)
-
-_BY_NAME: dict[str, Command] = {name: cmd for cmd in COMMANDS for name in (cmd.name, *cmd.aliases)}
-
-COMMAND_NAMES: tuple[str, ...] = tuple(sorted(_BY_NAME))
-"""Every name and alias, without '/', for completion."""
-
-
-# Summaries start in one column; a usage too long for it gets a line of its own, so the
-# column stays narrow enough for an 80-column terminal.
-_USAGE_WIDTH = 20
-
-
-def _help_lines(cmd: Command) -> tuple[str, ...]:
-    also = f" (also {', '.join('/' + a for a in cmd.aliases)})" if cmd.aliases else ""
-    if len(cmd.usage) > _USAGE_WIDTH:
-        return (f"  {cmd.usage}", f"  {'':<{_USAGE_WIDTH}} {cmd.summary}{also}")
-    return (f"  {cmd.usage:<{_USAGE_WIDTH}} {cmd.summary}{also}",)
-
-
-HELP_TEXT: tuple[str, ...] = (
-    "Commands:",
-    *(line for cmd in COMMANDS for line in _help_lines(cmd)),
-    f"  {'//TEXT':<{_USAGE_WIDTH}} say a line that starts with /",
-    "Plain lines are said in the current room. Tab completes commands and nicks.",
-)
-
-
-def help_lines(topic: str = "") -> tuple[str, ...]:
-    """``HELP_TEXT``, or the help for one command (with or without its '/')."""
-    if not topic:
-        return HELP_TEXT
-    cmd = _BY_NAME.get(topic.removeprefix("/").casefold())
-    if cmd is None:
-        return (_unknown_message(topic.removeprefix("/")),)
-    return tuple(line.strip() for line in _help_lines(cmd))
-
-
-def _unknown_message(name: str) -> str:
-    name = name[:32]
-    close = difflib.get_close_matches(name.casefold(), COMMAND_NAMES, n=1, cutoff=0.6)
-    hint = f" Did you mean /{close[0]}?" if close else ""
-    return f"Unknown command /{name}.{hint} Type /help for the list, //TEXT to say /TEXT."
-
-
 def _bad(cmd: Command, problem: str) -> BadCommand:
     return BadCommand(cmd.name, f"{problem} Usage: {cmd.usage}")
 
@@ -297,10 +209,10 @@ def parse_line(line: str, *, reply_to: str | None = None) -> Intent | None:
     name, _, rest = _split_word(line[1:])
     if not name:
         return UnknownCommand("", "Type a command after /, or // to say a line starting with /.")
-    cmd = _BY_NAME.get(name.casefold())
+    cmd = BY_NAME.get(name.casefold())
     refused = pasted_command(name, cmd.name if cmd else None) if "\n" in line.strip() else None
     if cmd is None:
-        return UnknownCommand(name, refused or _unknown_message(name))
+        return UnknownCommand(name, refused or unknown_message(name))
     if refused:
         return BadCommand(cmd.name, refused)
     return _parse_command(cmd, rest, reply_to)
@@ -401,46 +313,3 @@ _NO_ARGS: dict[str, Intent] = {
     "clear": Clear(),
     "ticket": ShowTicket(),
 }
-
-
-class ChatCompleter(Completer):
-    """Tab completion: command names after '/', nicks elsewhere, rooms after /join.
-
-    A nick completed as the first word gets ": " after it, as in irssi, so the
-    line reads as addressed to that person.
-    """
-
-    def __init__(
-        self,
-        nicks: Callable[[], Iterable[str]],
-        rooms: Callable[[], Iterable[str]] | None = None,
-    ) -> None:
-        self._nicks = nicks
-        self._rooms = rooms
-
-    def get_completions(
-        self, document: Document, complete_event: CompleteEvent
-    ) -> Iterator[Completion]:
-        before = document.text_before_cursor
-        word = before.split(" ")[-1]
-        first = " " not in before
-        if first and word.startswith("/") and not word.startswith("//"):
-            for name in _matches(word[1:], COMMAND_NAMES):
-                yield Completion("/" + name + " ", -len(word), display="/" + name)
-            return
-        command = before.split(" ", 1)[0].casefold() if not first else ""
-        if command == "/join" and self._rooms is not None:
-            names = (r.removeprefix("#") for r in self._rooms())
-            for room in _matches(word.removeprefix("#"), names):
-                yield Completion("#" + room, -len(word))
-            return
-        suffix = ": " if first else ""
-        for nick in _matches(word.removeprefix("@"), self._nicks()):
-            yield Completion(nick + suffix, -len(word), display=nick)
-
-
-def _matches(prefix: str, candidates: Iterable[str]) -> list[str]:
-    """Case-insensitive prefix matches, sorted, without duplicates."""
-    folded = prefix.casefold()
-    found = {c for c in candidates if c.casefold().startswith(folded)}
-    return sorted(found, key=lambda c: (c.casefold(), c))

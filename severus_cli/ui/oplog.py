@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 from typing import IO
 
-from severus_cli.ui.render import _isatty, no_color_requested
+from severus_cli.ui.console import isatty, no_color_requested
 from severus_cli.ui.sanitize import literal
 
 DIM, RESET = "\x1b[2m", "\x1b[0m"
@@ -26,7 +26,7 @@ class LogLines:
     ) -> None:
         self._stamp = stamp
         self._file = file if file is not None else sys.stdout
-        styled = dim and _isatty(self._file) and not no_color_requested()
+        styled = dim and isatty(self._file) and not no_color_requested()
         self._start, self._end = (DIM, RESET) if styled else ("", "")
 
     def __call__(self, text: str) -> None:

@@ -1,4 +1,5 @@
-"""Turn client events into screen lines (Rich ``Text``) or JSON objects.
+"""Turn client events into screen lines (Rich ``Text``); ``--json`` lines come from
+:mod:`~severus_cli.ui.json_mode`.
 
 Conventions follow ssh-chat and irssi so fingers and eyes already know them:
 ``ana: hi`` for others, ``[bob] hi`` for yourself, ``** ana waves``, ``[PM from
@@ -10,19 +11,14 @@ so neither terminal escapes nor Rich markup in it can take effect.
 from __future__ import annotations
 
 import functools
-import json
 import math
-import os
 import re
-import sys
 import time
 import zlib
 from collections.abc import Callable, Iterable
-from dataclasses import fields
-from typing import IO, Any, assert_never
+from typing import assert_never
 
 from rich.cells import cell_len
-from rich.console import Console
 from rich.text import Text
 
 from severus_cli.core.client.events import (
@@ -44,6 +40,11 @@ from severus_cli.core.client.events import (
     Welcome,
     WhoisInfo,
 )
+from severus_cli.ui.console import make_console as make_console
+from severus_cli.ui.console import no_color_requested as no_color_requested
+from severus_cli.ui.json_mode import json_dumps as json_dumps
+from severus_cli.ui.json_mode import json_line as json_line
+from severus_cli.ui.json_mode import to_json as to_json
 from severus_cli.ui.sanitize import literal_text, nick_safe, nick_text
 
 # Theme-relative ANSI colours: they follow the user's terminal palette, so they stay
@@ -345,97 +346,3 @@ def _direct(event: DirectMessage, own_nick: str, head: Text) -> Text:
 def _mention_re(nick: str) -> re.Pattern[str]:
     # Nicks are made of [\w.-]; a trailing "." still counts ("thanks, bob.").
     return re.compile(rf"(?<![\w.-]){re.escape(nick)}(?![\w-]|\.\w)", re.IGNORECASE)
-
-
-# ---------------------------------------------------------------- JSON mode
-
-EVENT_NAMES: dict[type[Any], str] = {
-    ChatMessage: "message",
-    DirectMessage: "dm",
-    Joined: "join",
-    Left: "leave",
-    Notice: "notice",
-    Welcome: "welcome",
-    RoomChanged: "room",
-    UserList: "users",
-    RoomList: "rooms",
-    WhoisInfo: "whois",
-    PingResult: "pong",
-    HostStats: "stats",
-    Membership: "membership",
-    Renamed: "nick",
-    Disconnected: "disconnected",
-}
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None  # NaN/Infinity are not JSON
-    if isinstance(value, tuple):
-        return [_jsonable(v) for v in value]
-    return value
-
-
-def to_json(event: UiEvent) -> dict[str, Any]:
-    """A JSON-ready dict: ``{"event": name, "ts": ..., <fields>}`` with text kept exactly.
-
-    Room lists become ``[{"name": ..., "count": ...}]`` so bots need not guess the order.
-    """
-    out: dict[str, Any] = {"event": EVENT_NAMES[type(event)]}
-    for field in fields(event):
-        value = getattr(event, field.name)
-        if isinstance(event, RoomList) and field.name == "rooms":
-            out["rooms"] = [{"name": name, "count": count} for name, count in value]
-        else:
-            out[field.name] = _jsonable(value)
-    return out
-
-
-def json_line(event: UiEvent) -> str:
-    """One line of JSON for ``event``."""
-    return json_dumps(to_json(event))
-
-
-def json_dumps(obj: dict[str, Any]) -> str:
-    """Compact, pure-ASCII JSON.
-
-    ASCII because a JSON stream often ends up on a terminal (``| tee``, logs): with
-    every non-ASCII character escaped, no bidi or C1 control can take effect there,
-    and lone surrogates cannot make the write fail. Parsers get the exact text back.
-    """
-    return json.dumps(obj, ensure_ascii=True, separators=(",", ":"), allow_nan=False)
-
-
-# ---------------------------------------------------------------- consoles
-
-
-def no_color_requested() -> bool:
-    """https://no-color.org: any non-empty NO_COLOR turns colour off."""
-    return bool(os.environ.get("NO_COLOR"))
-
-
-def _isatty(file: IO[str]) -> bool:
-    try:
-        return file.isatty()
-    except (AttributeError, ValueError, OSError):
-        return False
-
-
-def make_console(file: IO[str] | None = None, *, width: int | None = None) -> Console:
-    """A Console that never interprets markup, emoji codes or "highlights" numbers.
-
-    Not a terminal (pipe, file): plain lines, no ANSI at all, no re-wrapping, even
-    if FORCE_COLOR is set. A terminal: colour unless NO_COLOR is set.
-    """
-    target = file if file is not None else sys.stdout
-    tty = _isatty(target)
-    return Console(
-        file=target,
-        force_terminal=tty,
-        no_color=no_color_requested(),
-        highlight=False,
-        markup=False,
-        emoji=False,
-        soft_wrap=not tty,
-        width=width,
-    )

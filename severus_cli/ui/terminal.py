@@ -2,7 +2,8 @@
 
 All three share one shape (``ChatUI``) so the client runner does not care which it
 got: it iterates ``read_lines()`` for what the user typed and calls
-``show_event()`` for what happened. ``make_ui`` picks the right one.
+``show_event()`` for what happened. ``make_ui`` picks the right one; the pipe and
+JSON ones live in :mod:`~severus_cli.ui.plain`.
 """
 
 from __future__ import annotations
@@ -10,11 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
-import os
 import sys
-import threading
-import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AbstractContextManager
 from typing import IO, Protocol
 
@@ -30,19 +28,16 @@ from prompt_toolkit.shortcuts import print_formatted_text
 from rich.console import Console
 from rich.text import Text
 
-from severus_cli.core.client.events import LOBBY, RoomChanged, UiEvent, Welcome
-from severus_cli.ui.input import ChatCompleter
-from severus_cli.ui.render import (
-    is_alert,
-    json_dumps,
-    json_line,
-    no_color_requested,
-    render,
-    unseen,
-)
+from severus_cli.core.client.events import LOBBY, Level, Notice, RoomChanged, UiEvent, Welcome
+from severus_cli.ui.completion import ChatCompleter
+from severus_cli.ui.console import no_color_requested
+from severus_cli.ui.plain import JsonUI, PlainUI, StatusText
+from severus_cli.ui.render import is_alert, render, unseen
 from severus_cli.ui.sanitize import literal
+from severus_cli.ui.wrap import hanging
 
 NickSource = Callable[[], Iterable[str]]
+STATUS_REFRESH = 1.0  # seconds between redraws of a status line, so a countdown moves
 
 
 class ChatUI(Protocol):
@@ -60,6 +55,11 @@ class ChatUI(Protocol):
 
     def show_event(self, event: UiEvent) -> None:
         """Render and print ``event``; ring the bell when it is for us."""
+        ...
+
+    def status(self, text: StatusText | None, level: Level = "info") -> None:
+        """A state that lasts (reconnecting): one line updated in place on a terminal,
+        a line per call elsewhere. None takes it away."""
         ...
 
     def bell(self) -> None: ...
@@ -96,6 +96,8 @@ class TerminalUI:
         self.interrupted = False  # Ctrl-C on an empty prompt: the command then exits 130
         self._pending: list[str] = []
         self._flush_scheduled = False
+        self._status: StatusText | None = None
+        self._status_ticker: asyncio.Task[None] | None = None
         self._input = _StayRawInput(sys.stdin)
         self._raw = self._input.raw_mode()  # remembers the mode to give back
         self._session: PromptSession[str] = PromptSession(
@@ -155,7 +157,7 @@ class TerminalUI:
 
     def show(self, text: Text) -> None:
         """Print ``text`` above the prompt; lines shown in one loop turn print together."""
-        self._console.width = max(self._output.get_size().columns, 20)
+        self._console.width = self._width()
         with self._console.capture() as capture:
             self._console.print(text)
         self._pending.append(capture.get())
@@ -167,6 +169,9 @@ class TerminalUI:
         if not self._flush_scheduled:
             self._flush_scheduled = True
             loop.call_soon(self._flush)
+
+    def _width(self) -> int:
+        return max(self._output.get_size().columns, 20)
 
     def _flush(self) -> None:
         self._flush_scheduled = False
@@ -184,9 +189,39 @@ class TerminalUI:
             self.current_room = event.room
         elif isinstance(event, Welcome):
             self.current_room = LOBBY
-        self.show(render(event, own_nick=own, current_room=self.current_room))
+        line = render(event, own_nick=own, current_room=self.current_room)
+        if isinstance(event, Notice):  # help, usage: columns that stay columns when wrapped
+            line = hanging(line, self._width())
+        self.show(line)
         if self.bell_on_alert and is_alert(event, own):
             self.bell()
+
+    def status(self, text: StatusText | None, level: Level = "info") -> None:
+        """Show ``text`` on a line of its own below the prompt, in place of the one
+        before: a reconnect that goes on for minutes takes one line, not one per attempt.
+        It is asked again at every redraw, and each second, so it may count down."""
+        self._status = text
+        self._session.bottom_toolbar = self._status_line if text is not None else None
+        if text is None and self._status_ticker is not None:
+            self._status_ticker.cancel()
+            self._status_ticker = None
+        elif text is not None and self._status_ticker is None:
+            with contextlib.suppress(RuntimeError):  # no loop: shown at the next prompt
+                self._status_ticker = asyncio.get_running_loop().create_task(self._tick())
+        self._redraw()
+
+    def _status_line(self) -> str:
+        return literal(self._status()) if self._status is not None else ""
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(STATUS_REFRESH)
+            self._redraw()
+
+    def _redraw(self) -> None:
+        app = self._session.app
+        if app.is_running:
+            app.invalidate()
 
     def bell(self) -> None:
         """BEL: the terminal beeps, flashes or marks the tab, as the user configured it."""
@@ -202,6 +237,9 @@ class TerminalUI:
 
     def close(self) -> None:
         self._closed = True
+        if self._status_ticker is not None:
+            self._status_ticker.cancel()
+            self._status_ticker = None
         self._flush()
         app = self._session.app
         if app.is_running and not app.is_done:
@@ -242,149 +280,6 @@ class _StayRawInput(Vt100Input):
 
     def cooked_mode(self) -> AbstractContextManager[None]:
         return contextlib.nullcontext()
-
-
-class _LineReader:
-    """Lines from a binary stream, read by a daemon thread.
-
-    A thread because ``connect_read_pipe`` cannot watch regular files (``< file``),
-    and a daemon one because a blocked ``readline`` must not keep the process
-    alive at exit. Bytes that are not UTF-8 become U+FFFD rather than an error.
-    """
-
-    def __init__(self, stream: IO[bytes]) -> None:
-        self._stream = stream
-        self._queue: asyncio.Queue[str | None] | None = None
-
-    async def lines(self) -> AsyncIterator[str]:
-        if self._queue is None:
-            self._queue = asyncio.Queue()
-            loop = asyncio.get_running_loop()
-            threading.Thread(
-                target=self._pump, args=(loop, self._queue), name="stdin", daemon=True
-            ).start()
-        while (line := await self._queue.get()) is not None:
-            yield line
-
-    def stop(self) -> None:
-        if self._queue is not None:
-            self._queue.put_nowait(None)
-
-    def _raw_lines(self) -> Iterator[bytes]:
-        """Lines as bytes until EOF, read from the file descriptor when there is one.
-
-        ``os.read`` rather than the buffered ``readline``: a daemon thread blocked
-        inside a buffered read holds its lock, and interpreter shutdown then aborts
-        with "could not acquire lock for <stdin>" (SIGABRT instead of our exit code).
-        """
-        try:
-            fd = self._stream.fileno()
-        except (AttributeError, OSError, ValueError):
-            fd = -1
-        if fd < 0:
-            while line := self._stream.readline():
-                yield line
-            return
-        pending = b""
-        while chunk := os.read(fd, 65536):
-            pending += chunk
-            *lines, pending = pending.split(b"\n")
-            for line in lines:
-                yield line + b"\n"
-        if pending:
-            yield pending
-
-    def _pump(self, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[str | None]) -> None:
-        lines = self._raw_lines()
-        while True:
-            try:
-                raw = next(lines, b"")
-            except (OSError, ValueError):
-                raw = b""
-            item = raw.decode("utf-8", "replace").rstrip("\r\n") if raw else None
-            try:
-                loop.call_soon_threadsafe(queue.put_nowait, item)
-            except RuntimeError:  # the loop is gone: nobody is listening any more
-                return
-            if item is None:
-                return
-
-
-class PlainUI:
-    """For pipes and files: one plain line per event (no ANSI), flushed at once."""
-
-    # A script's lines are handled in order: each command's answer from the host
-    # arrives before the next line is read (see runtime/input_order.py).
-    in_order = True
-
-    def __init__(
-        self,
-        own_nick: Callable[[], str],
-        *,
-        stdin: IO[bytes] | None = None,
-        stdout: IO[str] | None = None,
-    ) -> None:
-        self.current_room = LOBBY
-        self._own_nick = own_nick
-        self._reader = _LineReader(stdin if stdin is not None else sys.stdin.buffer)
-        self._out = stdout if stdout is not None else sys.stdout
-        self._closed = False
-
-    async def read_lines(self) -> AsyncIterator[str]:
-        if self._closed:
-            return
-        async for line in self._reader.lines():
-            if self._closed:
-                return
-            yield line
-
-    def _write(self, line: str) -> None:
-        if self._closed:
-            return
-        try:
-            try:
-                self._out.write(line + "\n")
-            except UnicodeEncodeError:  # e.g. an ASCII-only locale
-                encoding = getattr(self._out, "encoding", None) or "ascii"
-                self._out.write(line.encode(encoding, "backslashreplace").decode(encoding) + "\n")
-            self._out.flush()
-        except (BrokenPipeError, ValueError):
-            # The reader went away (``| head``): stop instead of failing on every line.
-            self.close()
-
-    def show(self, text: Text) -> None:
-        self._write(text.plain)
-
-    def show_event(self, event: UiEvent) -> None:
-        if unseen(event):
-            return
-        if isinstance(event, RoomChanged):
-            self.current_room = event.room
-        elif isinstance(event, Welcome):
-            self.current_room = LOBBY
-        self.show(render(event, own_nick=self._own_nick(), current_room=self.current_room))
-
-    def bell(self) -> None:
-        """No bell on a pipe: a BEL byte in a log file helps nobody."""
-
-    def clear(self) -> None:
-        """Nothing to clear on a pipe."""
-
-    def close(self) -> None:
-        self._closed = True
-        self._reader.stop()
-
-
-class JsonUI(PlainUI):
-    """One JSON object per line on stdout; each stdin line is something typed."""
-
-    def show(self, text: Text) -> None:
-        """Locally made lines (help, usage errors) go out as info notices."""
-        notice = {"event": "notice", "ts": time.time(), "text": text.plain, "level": "info"}
-        self._write(json_dumps(notice))
-
-    def show_event(self, event: UiEvent) -> None:
-        self._write(json_line(event))
 
 
 def _isatty(stream: IO[str] | IO[bytes]) -> bool:

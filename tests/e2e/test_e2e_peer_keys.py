@@ -113,7 +113,7 @@ def test_send_refuses_a_substituted_key_and_encrypts_nothing_to_it(lab: Lab) -> 
     config = ("--config-dir", str(lab.config("cron")))
     unknown = lab.run("trust", "accept-peer", evil.address, "nobody", *config)
     assert unknown.returncode == 2, unknown.stderr
-    accepted = lab.run("trust", "accept-peer", evil.address, "bob", *config)
+    accepted = lab.run("trust", "accept-peer", evil.address, "bob", EVIL_FP, *config)
     assert accepted.returncode == 0, accepted.stderr
     assert EVIL_FP in accepted.stdout.decode() and real_fp in accepted.stdout.decode()
     after = lab.send(evil, b"now trusted\n", "--to", "bob")

@@ -70,6 +70,9 @@ def test_quit_and_send_over_quic_are_a_normal_leave(lab: Lab) -> None:
     assert bob.wait_exit() == 0
     ana.expect(r" \* bob left\. \(quit\)")
     assert "connection lost" not in ana.text
+    for quitter in (bob, cy):  # the one who quits sees no library noise either
+        assert "Exception" not in quitter.text, quitter.text
+        assert "Traceback" not in quitter.text, quitter.text
 
 
 def test_wrong_transport_fails_at_once_with_a_hint(lab: Lab) -> None:

@@ -4,7 +4,8 @@ Before Retry, the first Initial from a source took one of that source's connecti
 slots for the handshake timeout: 16 spoofed Initials carrying a victim's address
 locked the victim out, and a flood from random addresses made the host hold a
 connection (tens of KiB) for each. Now every token-less Initial gets a stateless
-Retry, and only a source that answers it becomes a connection.
+Retry, and only a source that answers it becomes a connection; and a source that does
+answer holds only its share of the handshakes in progress.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from __future__ import annotations
 import random
 from typing import TYPE_CHECKING
 
+from severus_cli.core.limits.admission import MAX_HANDSHAKES, SHARE, SOURCE_BUSY
 from tests.e2e.attack import rss_kib
 from tests.e2e.lab import ticket_in
-from tests.e2e.quic_spoof import RETRY_MASK, cpu_seconds, flood, random_source
+from tests.e2e.quic_spoof import RETRY_MASK, cpu_seconds, flood, hold_handshakes, random_source
 
 if TYPE_CHECKING:
     from tests.e2e.lab import Lab
@@ -60,3 +62,20 @@ def test_a_flood_of_initials_keeps_host_memory_bounded(lab: Lab) -> None:
 
     bob = lab.join(ticket, "bob", accept_new=False)  # and still lets a real joiner in
     bob.expect(r"connected over direct \(QUIC\)")
+
+
+def test_one_address_cannot_take_every_quic_handshake_place(lab: Lab) -> None:
+    """An attacker that answers Retries from one address, on a host that lifted the
+    per-address cap, opens as many handshakes as the host has places and never finishes
+    them. Before each source got a share, it held all 64 and every joiner was refused
+    ("too many connections are being set up") until the handshake timeout."""
+    ana = lab.host("ana", "--mode", "quic", "--max-per-ip", "0", "--handshake-timeout", "60")
+    ticket = ticket_in(ana.text)
+    outcomes = hold_handshakes(ana.port, "127.0.0.2", MAX_HANDSHAKES)
+    share = MAX_HANDSHAKES // SHARE
+    assert outcomes.count("held") == share
+    assert outcomes.count(SOURCE_BUSY) == MAX_HANDSHAKES - share
+
+    bob = lab.join(ticket, "bob", accept_new=False)  # from 127.0.0.1, within the timeout
+    bob.expect(r"connected over direct \(QUIC\)")
+    ana.expect(r" \* bob joined\.")

@@ -1,69 +1,120 @@
 """Screens stay quiet while something is retried in the background.
 
-A joiner whose host is gone shows one plain line per reconnect attempt (no socket
-library text), and one JSON event per attempt with --json. A host registered with a
-relay shows only changes of state in its chat: cannot reach, registered, lost,
-registered again; never each retry or punch.
+A joiner whose host is gone shows on a terminal one status line that changes in place
+(no socket library text), then one line when it is back; with --json, one event per
+attempt. A host registered with a relay shows only changes of state in its chat:
+cannot reach, registered, lost, registered again; never each retry or punch.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shlex
 import signal
 import socket
 import threading
 import time
 from typing import TYPE_CHECKING
 
+from tests.e2e.lab import TIMEOUT
+from tests.e2e.test_e2e_terminal_safety import Tmux
+
 if TYPE_CHECKING:
     from tests.e2e.lab import Lab, Term
 
-RETRY = r"host unreachable \(connection refused\); retrying in \d+ s \(/quit to stop\)"
+RETRY = r"host unreachable \([^)]+\); retrying in \d+ s \(/quit to stop\)"
 # Backoff doubles from 1 s up to 30 s (+-20 %): bounds for a failing wait only.
 BACKOFF_WAIT = 60.0
 
 
-def system_lines(text: str) -> list[str]:
-    return re.findall(r"-> (.*)", text)
+STATUS = re.compile(r"reconnecting|host unreachable|retrying|trying again")
 
 
-def test_one_plain_line_per_reconnect_attempt(lab: Lab) -> None:
+def chat_lines(screen: str) -> list[str]:
+    """The lines printed above the prompt (each starts with its time)."""
+    return [line for line in screen.splitlines() if re.match(r"\d\d:\d\d ", line)]
+
+
+def test_a_reconnect_is_one_line_updated_in_place(lab: Lab, tmux_bin: str) -> None:
     ana = lab.host("ana")
-    bob = lab.join(ana, "bob")
-    watcher = lab.piped(
-        "join", ana.address, "--nick", "watcher", "--accept-new", "--json",
-        "--config-dir", str(lab.config("watcher")), name="json watcher",
-    )  # fmt: skip
-    watcher.wait_json(event="welcome")
-    ana.expect(r" \* watcher joined\.")
+    watcher = lab.bot(ana, "watcher")
+    tmux = Tmux(tmux_bin, f"severus-e2e-{ana.port}", lab.root, lab.env())
+    try:
+        bob = [*lab.cli, "join", ana.address, "--nick", "bob", "--accept-new"]
+        bob += ["--config-dir", shlex.quote(str(lab.config("bob")))]
+        tmux.start("bob", " ".join(bob) + '; echo "exit status $?"')
+        tmux.wait_for("bob", lambda s: "Welcome, bob!" in s, "bob's welcome")
+        ana.expect(r" \* bob joined\.")
 
-    os.kill(ana.pid, signal.SIGKILL)
-    # Counted from the end of the match, not from what has arrived since: the first
-    # retry line may come in the same read as the disconnect.
-    mark = bob.expect(r"Disconnected: [^\n]*\n").end()
-    bob.expect(r"reconnecting in \d+ s \(/quit to stop\)")
-    bob.expect(RETRY, timeout=BACKOFF_WAIT)
-    bob.expect(RETRY, timeout=BACKOFF_WAIT)  # the sentinel for the line before it
-    shown = system_lines(bob.text_since(mark))
-    assert len(shown) == 3, shown  # one line per attempt, nothing between them
-    assert re.fullmatch(r"reconnecting in \d+ s \(/quit to stop\)", shown[0].strip()), shown
-    assert all(re.fullmatch(RETRY, line.strip()) for line in shown[1:]), shown
-    for raw in ("Connect call failed", "still unreachable", "nothing listens", "Errno"):
-        assert raw not in bob.text
+        os.kill(ana.pid, signal.SIGKILL)
+        fake = bind_when_free(ana.port)  # accepts and hangs up: counts the attempts
+        try:
+            statuses = watch_attempts(tmux, fake, attempts=3)
+        finally:
+            fake.close()
+        # It changed in place: the countdown, then the cause of the failed attempts.
+        assert len(statuses) >= 2, statuses
+        assert re.fullmatch(r"reconnecting in \d+ s \(/quit to stop\)", statuses[0]), statuses
+        assert any(re.fullmatch(RETRY, line) for line in statuses), statuses
 
+        ana = lab.host("ana", port=ana.port)
+        screen = tmux.wait_for("bob", lambda s: "-> reconnected" in s, "the reconnect")
+        shown = [line.split(" -> ", 1)[1] for line in chat_lines(screen) if " -> " in line]
+        gone = shown.index(next(line for line in shown if line.startswith("Disconnected:")))
+        assert shown[gone + 1] == "reconnected", shown  # nothing between the two
+        assert shown.count("reconnected") == 1, shown
+        assert not any(STATUS.search(line) for line in screen.splitlines()), screen
+        for raw in ("Connect call failed", "nothing listens", "Errno"):
+            assert raw not in screen
+
+        tmux("send-keys", "-t", "bob", "/quit", "Enter")
+        screen = tmux.wait_for("bob", lambda s: "exit status" in s, "bob's exit")
+        assert "exit status 0" in screen, screen
+    finally:
+        tmux.kill()
+
+    # --json: one event per attempt, each in plain words.
     events = watcher.json_until(lambda e: e["event"] == "disconnected")
     assert events[-1]["event"] == "disconnected"
     attempts = [watcher.wait_json(event="notice", timeout=BACKOFF_WAIT) for _ in range(3)]
     assert re.fullmatch(r"reconnecting in \d+ s \(/quit to stop\)", attempts[0]["text"])
     assert all(re.fullmatch(RETRY, event["text"]) for event in attempts[1:]), attempts
-
-    ana = lab.host("ana", port=ana.port)
-    bob.expect(r"reconnected", timeout=BACKOFF_WAIT)
-    bob.type("/quit")
-    assert bob.wait_exit() == 0
+    watcher.wait_json(event="notice", text="reconnected", timeout=BACKOFF_WAIT)
     watcher.close_stdin()
-    assert watcher.wait_exit() in (0, 5)
+    assert watcher.wait_exit() == 0
+
+
+def watch_attempts(tmux: Tmux, fake: FakeRelay, attempts: int) -> list[str]:
+    """Read the screen until ``attempts`` reached ``fake``; each time, at most one status
+    line and no new line above the prompt. The status lines seen, in order."""
+    deadline = time.monotonic() + BACKOFF_WAIT
+    seen: list[str] = []
+    printed: list[str] | None = None
+    while fake.accepted < attempts:
+        assert time.monotonic() < deadline, f"only {fake.accepted} attempts"
+        screen = tmux.screen("bob")
+        status = [line.strip() for line in screen.splitlines() if STATUS.search(line)]
+        assert len(status) <= 1, screen
+        if status and (not seen or seen[-1] != status[0]):
+            seen.append(status[0])
+        lines = chat_lines(screen)
+        if printed is None and any("Disconnected:" in line for line in lines):
+            printed = lines
+        assert printed is None or lines == printed, screen  # nothing printed per attempt
+        time.sleep(0.1)
+    return seen
+
+
+def bind_when_free(port: int) -> FakeRelay:
+    """The killed host's port, as soon as the kernel lets it go."""
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        try:
+            return FakeRelay(port)
+        except OSError:
+            assert time.monotonic() < deadline, f"port {port} stayed busy"
+            time.sleep(0.05)
 
 
 class FakeRelay:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import threading
 import time
 from typing import TYPE_CHECKING
 
@@ -141,3 +142,49 @@ def test_joins_over_the_limit_wait_their_turn_over_quic(lab: Lab) -> None:
     assert all(gap >= 1.5 for gap in gaps), gaps  # one every 2 s, less clock jitter
     for _ in range(2):
         host.expect(r"cron\d: line from cron\d")
+
+
+def test_a_chat_joining_while_its_send_runs_takes_the_nick_and_every_line_arrives(
+    lab: Lab,
+) -> None:
+    # A burst the host allows (3 x 20) stays within what a receiver holds while the
+    # sender's key is in flight (128), as with the default limits.
+    ana = lab.host("ana", "--rate-limit", "20")
+    cy = lab.bot(ana, "cy")
+    send = lab.piped(
+        "send", ana.address, "--nick", "bob", "--accept-new",
+        "--config-dir", str(lab.config("bob")), name="send bob",
+    )  # fmt: skip
+    send.write_line("line 1")  # the send holds the nick bob alone
+    cy.wait_json(event="message", sender="bob", text="line 1")
+
+    written = [1]
+    joined = threading.Event()
+
+    def follow_a_log() -> None:  # lines keep coming while bob's chat connects
+        while not joined.is_set() or written[0] < 20:
+            written[0] += 1
+            send.write_line(f"line {written[0]}")
+            time.sleep(0.02)
+
+    feeder = threading.Thread(target=follow_a_log)
+    feeder.start()
+    try:
+        bob = lab.join(ana, "bob")  # his chat, with the same key: it takes the nick
+    finally:
+        joined.set()
+        feeder.join()
+    send.write_line("last")
+    send.close_stdin()
+    assert send.wait_exit() == 0, send.stderr.decode()
+
+    events = cy.json_until(lambda e: e.get("text") == "last")
+    said = [e["text"] for e in events if e["event"] == "message" and e["sender"] == "bob"]
+    notices = [e["text"] for e in events if e["event"] == "notice"]
+    assert said == [f"line {n}" for n in range(2, written[0] + 1)] + ["last"], notices
+    joins = [e for e in events if e["event"] in ("join", "leave") and not e.get("quiet")]
+    assert [(e["event"], e["nick"]) for e in joins] == [("join", "bob")]  # the chat came
+
+    bob.type("still here")  # the chat has the nick, and speaks
+    cy.wait_json(event="message", sender="bob", text="still here")
+    assert "connected again" not in bob.text

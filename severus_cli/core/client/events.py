@@ -58,13 +58,16 @@ class Left:
     quiet: bool = False  # a send-only connection (PROTOCOL.md 4.7): shown as no line
 
 
+Level = Literal["info", "warn", "error"]
+
+
 @dataclass(frozen=True, slots=True)
 class Notice:
     """A system line for the user: help, confirmations, warnings, errors."""
 
     ts: float
     text: str
-    level: Literal["info", "warn", "error"] = "info"
+    level: Level = "info"
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,13 +14,13 @@ could not be read by anyone.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from severus_cli.core.client import events as ev
+from severus_cli.core.client.requests import Requests
+from severus_cli.core.client.roster import Roster
+from severus_cli.core.e2e.keyring import Keyring
 from severus_cli.core.wire import packets as p
-
-if TYPE_CHECKING:
-    from severus_cli.core.client.core import ClientCore
 
 RENAMES = "nick"  # the capability a host lists in its welcome's caps (p.CAPS)
 Later = Callable[[float], list[ev.UiEvent]]
@@ -43,7 +43,21 @@ class RenameState:
         return [event for action in held for event in action(now)]
 
 
-def ask_rename(core: ClientCore, nick: str, now: float) -> list[ev.UiEvent]:
+class Renamer(Protocol):
+    """What a rename touches of the participant's state (the client core has it all)."""
+
+    nick: str
+    key: bytes
+    host_nick: str
+    host_caps: tuple[str, ...]
+    renaming: RenameState
+    requests: Requests
+    roster: Roster
+    keyring: Keyring
+    check_peer: Callable[[str, bytes], str | None]
+
+
+def ask_rename(core: Renamer, nick: str, now: float) -> list[ev.UiEvent]:
     """Ask the host for ``nick``; refusals that need no round trip are said at once."""
     nick = nick.removeprefix("@")
     if not p.valid_nick(nick):
@@ -65,12 +79,12 @@ def ask_rename(core: ClientCore, nick: str, now: float) -> list[ev.UiEvent]:
     return []
 
 
-def refused(core: ClientCore, now: float) -> list[ev.UiEvent]:
+def refused(core: Renamer, now: float) -> list[ev.UiEvent]:
     """The host refused our rename: what was said meanwhile goes out under the old nick."""
     return core.renaming.release(now)
 
 
-def on_renamed(core: ClientCore, packet: p.Renamed, now: float) -> list[ev.UiEvent]:
+def on_renamed(core: Renamer, packet: p.Renamed, now: float) -> list[ev.UiEvent]:
     old, new = packet.old, packet.new
     if old.casefold() == core.nick.casefold():
         core.nick = new
@@ -85,12 +99,12 @@ def on_renamed(core: ClientCore, packet: p.Renamed, now: float) -> list[ev.UiEve
         core.host_nick = new
     core.keyring.peer_left(key, old)
     core.keyring.peer_joined(new, key)
-    warning = core._check_peer(new, key)  # the pin follows the key to the new nick
+    warning = core.check_peer(new, key)  # the pin follows the key to the new nick
     shown: list[ev.UiEvent] = [ev.Renamed(now, old, new)]
     return [*shown, ev.Notice(now, warning, "warn")] if warning else shown
 
 
-def _move(core: ClientCore, old: str, new: str, key: bytes) -> None:
+def _move(core: Renamer, old: str, new: str, key: bytes) -> None:
     """The roster entry and room memberships of ``old`` become ``new``'s."""
     _, rooms = core.roster.remove(old)
     core.roster.add(new, key)

@@ -1,4 +1,10 @@
-"""Who is connected, with which identity key, and who is in each of our rooms."""
+"""Who is connected, with which identity key, and who is in each of our rooms.
+
+A member the host showed only as ``quiet`` (a send-only connection, PROTOCOL.md 4.7: no
+line on screens, and it reads nothing) is *unseen* where it arrived that way, and
+:meth:`Roster.members` leaves it out: no key of ours goes to a member the user was never
+shown, so a host cannot slip a reader into a room by calling it send-only.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +16,13 @@ class Roster:
         self.nicks: dict[str, str] = {}  # casefolded -> nick, everyone connected
         self.keys: dict[str, bytes] = {}  # casefolded nick -> identity key
         self.rooms: dict[str, dict[str, str]] = {}  # our rooms (casefolded) -> members
+        self.unseen: set[tuple[str, str]] = set()  # (nick, room), casefolded: only quiet
 
     def reset(self, users: tuple[tuple[str, bytes], ...]) -> None:
         self.nicks = {nick.casefold(): nick for nick, _ in users}
         self.keys = {nick.casefold(): key for nick, key in users}
         self.rooms = {}
+        self.unseen = set()
 
     def add(self, nick: str, key: bytes) -> bytes | None:
         """Someone connected; returns the key they had before under this nick, if any."""
@@ -30,6 +38,7 @@ class Roster:
         self.nicks.pop(folded, None)
         key = self.keys.pop(folded, None)
         rooms = [room for room, members in self.rooms.items() if members.pop(folded, None)]
+        self.unseen = {pair for pair in self.unseen if pair[0] != folded}
         return key, rooms
 
     def key_of(self, nick: str) -> bytes | None:
@@ -42,13 +51,35 @@ class Roster:
         """(nick, key) of everyone in ``room`` (everyone, for the lobby)."""
         folded = room.casefold()
         names = self.nicks if folded == LOBBY else self.rooms.get(folded, {})
-        return [(nick, self.keys[f]) for f, nick in names.items() if f in self.keys]
+        hidden = {nick for nick, room in self.unseen if room == folded}
+        return [(n, self.keys[f]) for f, n in names.items() if f in self.keys and f not in hidden]
+
+    def present(self, room: str, nick: str) -> bool:
+        """Whether ``nick`` is in ``room`` (connected, for the lobby) as far as we know."""
+        folded = nick.casefold()
+        if room.casefold() == LOBBY:
+            return folded in self.keys
+        return folded in self.rooms.get(room.casefold(), {})
+
+    def arrived(self, room: str, nick: str, quiet: bool, was_there: bool) -> None:
+        """``nick`` joined ``room``: shown, it is seen there; only ``quiet`` (no line on
+        screen) and not there before, it is unseen until shown (left out of members)."""
+        pair = (nick.casefold(), room.casefold())
+        if not quiet:
+            self.unseen.discard(pair)
+        elif not was_there and (pair[1] == LOBBY or pair[1] in self.rooms):
+            self.unseen.add(pair)
 
     def enter(self, room: str, members: tuple[str, ...]) -> None:
-        self.rooms[room.casefold()] = {m.casefold(): m for m in members}
+        """Who is in ``room``, as listed to the user (so none of them is unseen)."""
+        folded = room.casefold()
+        self.rooms[folded] = {m.casefold(): m for m in members}
+        self.unseen = {pair for pair in self.unseen if pair[1] != folded}
 
     def leave(self, room: str) -> None:
-        self.rooms.pop(room.casefold(), None)
+        folded = room.casefold()
+        self.rooms.pop(folded, None)
+        self.unseen = {pair for pair in self.unseen if pair[1] != folded}
 
     def joined_room(self, room: str, nick: str) -> bool:
         """``nick`` entered ``room``; True if it is one of ours (its key must change)."""
@@ -60,6 +91,7 @@ class Roster:
 
     def left_room(self, room: str, nick: str) -> bool:
         members = self.rooms.get(room.casefold())
+        self.unseen.discard((nick.casefold(), room.casefold()))
         if members is None:
             return room.casefold() == LOBBY
         members.pop(nick.casefold(), None)

@@ -7,7 +7,7 @@ itself races hole punching against relaying.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from severus_cli.core.nat.relay_link import parse_hostport
 from severus_cli.core.trust.ticket import Endpoint, Ticket, TicketError
@@ -32,6 +32,7 @@ class RelayRoute(Endpoint):
     key: bytes = b""
     punch: bool = True
     stun: str | None = None  # HOST:PORT of a STUN server; default: the relay's own
+    map_port: bool = False  # ask our router to forward the punching socket's port
 
     def __str__(self) -> str:
         return f"relay {Endpoint.__str__(self)}"
@@ -48,3 +49,11 @@ def relay_routes(ticket: Ticket, mode: str | None, stun: str | None) -> list[End
         raise TicketError("the ticket has a malformed relay address") from None
     punch = mode != "direct" and any(e.transport == "quic" for e in ticket.endpoints)
     return [RelayRoute("relay", host, port, ticket.key, punch, stun)]
+
+
+def with_port_mapping(endpoints: list[Endpoint]) -> list[Endpoint]:
+    """``endpoints``, with each relay route that punches also asking our router to
+    forward the punching socket's port (``join --map``)."""
+    return [
+        replace(e, map_port=True) if isinstance(e, RelayRoute) and e.punch else e for e in endpoints
+    ]

@@ -133,6 +133,7 @@ class Participant:
     via: int = 0
     holder: int = 0
     secondaries: dict[int, int] = field(default_factory=dict)
+    yielded: bool = False  # a send that made way for its chat: ignored until it leaves
     # Allowances (PROTOCOL.md 4.3), made when the connection authenticates.
     bucket: TokenBucket | None = None  # room and private messages
     control: TokenBucket | None = None  # end-to-end handshakes and key hand-outs

@@ -26,6 +26,7 @@ from severus_cli.core.host.actions import (
 from severus_cli.core.host.admin import HostAdmin
 from severus_cli.core.host.limits import HostLimits, give_allowances
 from severus_cli.core.host.moderation import AdminResult, Moderation
+from severus_cli.core.host.move import HostMove
 from severus_cli.core.host.queries import HostQueries
 from severus_cli.core.host.rename import HostRename
 from severus_cli.core.host.secondary import HostSecondary
@@ -33,7 +34,7 @@ from severus_cli.core.limits.registrations import TOO_MANY_CONNECTIONS, Registra
 from severus_cli.core.limits.room_shares import RoomShares
 from severus_cli.core.trust.identity_format import fingerprint
 from severus_cli.core.wire import packets as p
-from severus_cli.core.wire.packets import LOBBY, SEND_ONLY, Packet, encode
+from severus_cli.core.wire.packets import LOBBY, MOVING, SEND_ONLY, Packet, encode
 from severus_cli.errors import RemoteProtocolError
 
 __all__ = [
@@ -54,7 +55,7 @@ __all__ = [
 Handler = Callable[[Participant, Any, float], list[Action]]
 
 
-class HostCore(HostAdmin, HostLimits, HostQueries, HostRename, HostSecondary, RoomShares):
+class HostCore(HostAdmin, HostLimits, HostMove, HostQueries, HostRename, HostSecondary, RoomShares):
     """Routing state for one host; the same instance serves every transport."""
 
     def __init__(self, config: HostConfig, now: float) -> None:
@@ -185,6 +186,8 @@ class HostCore(HostAdmin, HostLimits, HostQueries, HostRename, HostSecondary, Ro
         if peer is None:
             return [Close(conn, "packet before the handshake")]
         peer.last_seen = now
+        if peer.yielded:  # a send that made way for its chat (host/secondary.py)
+            return self._after_yield(peer, payload)
         try:
             packet = p.decode_from_client(payload)
             return self._dispatch(peer, packet, now)
@@ -236,17 +239,13 @@ class HostCore(HostAdmin, HostLimits, HostQueries, HostRename, HostSecondary, Ro
             # Everyone would hear it come and go: a loop of these is bounded per address.
             # Not fatal: the same connection may say hello again later.
             return self._refuse(peer, None, now, TOO_MANY_CONNECTIONS)
+        if MOVING in hello.caps:  # the same session, onto this connection (host/move.py)
+            return self._move(peer, self._peers.get(holder or 0), hello, now)
         send_only = SEND_ONLY in hello.caps
         if holder is not None and send_only:  # beside the holder, not instead of it
             return self._attach(peer, self._peers[holder], hello)
-        if holder is not None:
-            # The same identity reconnecting (its old link not yet timed out): the new
-            # connection takes over at once instead of waiting for the idle timeout. Its
-            # sends end with it (the others forget the nick's sessions): none takes over.
-            actions += self._drop_secondaries(self._peers[holder], "your session was replaced")
-            self._peers[holder].secondaries.clear()
-            actions += self.closed(holder, now, "reconnected")
-            actions += self._fatal(holder, "replaced", "you connected again from elsewhere")
+        if holder is not None:  # the same identity reconnecting, or a chat beside sends
+            actions, hello = self._take_over(self._peers[holder], hello, now)
         if self.participant_count >= self.config.max_clients:
             return self._fatal(peer.conn, "host_full", "the host is full")
         peer.nick = hello.nick
@@ -286,14 +285,17 @@ class HostCore(HostAdmin, HostLimits, HostQueries, HostRename, HostSecondary, Ro
         )
         if refused:
             return refused
-        others = tuple(c for c in room.members if c != holder)
+        members = tuple(room.members)  # all but the sender: by slices, not a Python loop
+        at = members.index(holder)
+        others = members[:at] + members[at + 1 :]
         if peer.via:  # only those that can tell it from its holder (host_secondary)
             others = tuple(c for c in others if self._knows(c))
-        actions: list[Action] = [Send(peer.conn, encode(p.Ok(seal.id)))]
-        if others:
-            sealed = p.Sealed(peer.nick, room.name, data, now, peer.via)
-            actions.append(Broadcast(others, encode(sealed)))
-        return actions
+        ok = Send(peer.conn, p.encode_ok(seal.id))
+        if not others:
+            return [ok]
+        # The members' copies first: connections are flushed in the order written to.
+        sealed = p.encode_sealed(peer.nick, room.name, data, now, peer.via)
+        return [Broadcast(others, sealed), ok]
 
     def _relay(self, peer: Participant, relay: p.Relay, now: float) -> list[Action]:
         """Pass an opaque blob to one participant, stamped with who sent it."""
@@ -313,8 +315,8 @@ class HostCore(HostAdmin, HostLimits, HostQueries, HostRename, HostSecondary, Ro
             return refused
         if relay.via or peer.via or self._peers[target].via:
             return self._route(peer, target, relay)
-        relayed = p.Relayed(peer.nick, relay.kind, relay.data)
-        return [Send(target, encode(relayed)), Send(peer.conn, encode(p.Ok(relay.id)))]
+        relayed = p.encode_relayed(peer.nick, relay.kind, relay.data)
+        return [Send(target, relayed), Send(peer.conn, p.encode_ok(relay.id))]
 
     def _too_long(self, peer: Participant, request: int, data: bytes) -> list[Action] | None:
         limit = self._message_limit

@@ -20,17 +20,34 @@ hears every change of membership there, so it hands its keys to newcomers and ro
 them as a member would. It ends with its holder (a leave, a kick, a rename): past
 that, the roster no longer vouches for the nick. A send-only holder's end, though,
 is as unseen as its start: the first of its secondaries takes its place.
+
+A chat that arrives while only sends hold its nick takes the nick, as any reconnect of
+the key does; the sends are told ``nick_yielded`` rather than ``replaced``, so they
+connect again, beside the chat now, and send what had not been acknowledged. The chat
+is put in the sends' rooms, so they can go on posting there.
 """
 
 from __future__ import annotations
 
+import contextlib
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from severus_cli.core.host.actions import Action, Broadcast, Log, Participant, Room, Send
+from severus_cli.core.host.actions import (
+    Action,
+    Broadcast,
+    Close,
+    Log,
+    Participant,
+    Room,
+    Send,
+)
 from severus_cli.core.wire import packets as p
 from severus_cli.core.wire.packets import LOBBY, encode
+from severus_cli.errors import RemoteProtocolError
 
 VIA = "via"  # the capability: understands ``via`` and ``quiet`` (hello caps)
+YIELDED = "nick_yielded"  # to sends whose nick a chat of their key took: come back beside it
 
 
 class HostSecondary:
@@ -48,6 +65,8 @@ class HostSecondary:
         ) -> list[Action]: ...
 
         def _welcome(self, peer: Participant, rejoined: tuple[str, ...]) -> list[Action]: ...
+
+        def closed(self, conn: int, now: float, reason: str = "") -> list[Action]: ...
 
     def _hearing(self, room: Room, but: int = 0) -> tuple[int, ...]:
         """Who hears of a change in ``room``: its members (``but`` one) and their
@@ -109,6 +128,47 @@ class HostSecondary:
         for conn in list(holder.secondaries.values()):
             actions += self._fatal(conn, "replaced", why)
         return actions
+
+    def _take_over(
+        self, old: Participant, hello: p.Hello, now: float
+    ) -> tuple[list[Action], p.Hello]:
+        """A full ``hello`` of ``old``'s key for its nick: the new connection takes over at
+        once (a reconnect whose old link has not timed out yet), and ``old`` is closed.
+        Its sends end with it (the others forget the nick's sessions). But when only
+        sends held the nick (``old`` is send-only), they make way: see :meth:`_make_way`;
+        the newcomer is put in their rooms (the returned hello)."""
+        if old.send_only:
+            kept = tuple(self._rooms[k].name for k in old.rooms if k != LOBBY)
+            return self._make_way(old, now), replace(hello, rooms=(*kept, *hello.rooms))
+        actions = self._drop_secondaries(old, "your session was replaced")
+        old.secondaries.clear()
+        actions += self.closed(old.conn, now, "reconnected")
+        actions += self._fatal(old.conn, "replaced", "you connected again from elsewhere")
+        return actions, hello
+
+    def _make_way(self, old: Participant, now: float) -> list[Action]:
+        """The sends under ``old``'s nick leave it, as unseen as ever, and are told
+        ``nick_yielded``: they connect again, beside the chat, and send again what was
+        not answered. Their connections stay open, ignored, until they close them: a
+        close with their messages still unread would reset the connection, and could
+        lose the answers and the ``nick_yielded`` written before it."""
+        why = f"your chat took the nick {old.nick}: send beside it"
+        error = encode(p.Error(None, YIELDED, why, fatal=True))
+        actions: list[Action] = []
+        for conn in [*old.secondaries.values(), old.conn]:  # its secondaries first
+            actions += self.closed(conn, now, "made way for its chat")
+            stub = Participant(conn, old.key, accepted_at=now, last_seen=now, yielded=True)
+            self._peers[conn] = stub  # unregistered: closed if still there at the timeout
+            actions.append(Send(conn, error))
+        return actions
+
+    def _after_yield(self, peer: Participant, payload: bytes) -> list[Action]:
+        """What a send that made way still sent: dropped, unanswered (so it is sent
+        again); its goodbye closes the connection, all read."""
+        with contextlib.suppress(RemoteProtocolError):
+            if isinstance(p.decode_from_client(payload), p.Bye):
+                return [Close(peer.conn, "made way for its chat")]
+        return []
 
     def _knows(self, conn: int) -> bool:
         peer = self._peers.get(conn)

@@ -13,13 +13,19 @@ class TokenBucket:
         self.stamp = now
 
     def take(self, now: float, cost: float = 1.0) -> bool:
-        """Spend ``cost`` tokens if there are enough; refill by the time elapsed."""
-        elapsed = max(0.0, now - self.stamp)
+        """Spend ``cost`` tokens if there are enough; refill by the time elapsed.
+
+        The same arithmetic as ``ready``, without max() and min() calls: a host takes
+        from a bucket for every message it relays."""
+        elapsed = now - self.stamp
         self.stamp = now
-        self.tokens = min(self.capacity, self.tokens + elapsed * self.rate)
-        if self.tokens >= cost:
-            self.tokens -= cost
+        tokens = self.tokens + elapsed * self.rate if elapsed > 0.0 else self.tokens
+        if tokens > self.capacity:
+            tokens = self.capacity
+        if tokens >= cost:
+            self.tokens = tokens - cost
             return True
+        self.tokens = tokens
         return False
 
     def ready(self, now: float, cost: float = 1.0) -> bool:

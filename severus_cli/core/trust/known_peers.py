@@ -265,6 +265,23 @@ class KnownPeers:
         self._migrate = False
 
 
+def nothing_offered(path: Path, host: str, nick: str, known: Entry | None) -> UsageError:
+    """Why there is no changed key to accept for ``nick``."""
+    why = "has no changed key to accept" if known else "is not known"
+    return UsageError(
+        f"{nick} on {host} {why} (in {path}); give the key: "
+        f"severus trust accept-peer HOST NICK SHA256:..."
+    )
+
+
+def pinned_entry(config_dir: Path, host: str, nick: str) -> Entry | None:
+    """What the file says about ``nick`` on ``host`` (older address names folded in),
+    read only: for showing both keys before anyone accepts one."""
+    hosts = _load(config_dir / FILE_NAME)
+    merge_addresses(hosts, host, addresses_of(config_dir, host))
+    return hosts.get(host, {}).get(nick.casefold())
+
+
 def accept_peer(config_dir: Path, host: str, nick: str, key_fp: str | None) -> tuple[str, str]:
     """Pin a key for ``nick`` on ``host`` by hand: ``key_fp``, or without it the key
     offered and not yet accepted. Returns (the old pin or "", the new pin)."""
@@ -277,11 +294,7 @@ def accept_peer(config_dir: Path, host: str, nick: str, key_fp: str | None) -> t
         known = peers.get(folded)
         new = key_fp or (known or {}).get("offered")
         if new is None:
-            why = "has no changed key to accept" if known else "is not known"
-            raise UsageError(
-                f"{nick} on {host} {why} (in {path}); give the key: "
-                f"severus trust accept-peer HOST NICK SHA256:..."
-            )
+            raise nothing_offered(path, host, nick, known)
         old = known["key"] if known else ""
         if old == new and known is not None and not in_conflict(known):
             if merged:

@@ -23,6 +23,35 @@ from typing import Protocol
 
 from severus_cli.core.trust.identity_format import fingerprint
 
+# How many (nick, key) warnings and (nick, room) notices a session remembers having
+# shown: a host can make up keys and rooms without end, so the oldest are forgotten
+# (at worst a warning is shown again).
+MAX_REMEMBERED = 1024
+
+
+class Remembered:
+    """A set of pairs that forgets its oldest past ``limit``, so it stays bounded."""
+
+    def __init__(self, limit: int = MAX_REMEMBERED) -> None:
+        self.limit = limit
+        self._items: dict[tuple[str, str], None] = {}  # insertion order: oldest first
+
+    def __contains__(self, item: tuple[str, str]) -> bool:
+        return item in self._items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def add(self, item: tuple[str, str]) -> None:
+        self._items.pop(item, None)
+        self._items[item] = None
+        while len(self._items) > self.limit:
+            del self._items[next(iter(self._items))]
+
+    def forget_nick(self, folded: str) -> None:
+        """Forget every pair whose first member is ``folded``."""
+        self._items = {item: None for item in self._items if item[0] != folded}
+
 
 class PeerVerdict(enum.Enum):
     NEW = "new"  # never seen on this host: pin it
@@ -94,6 +123,16 @@ def changed_peer_message(conflict: Conflict, label: str) -> str:
     )
 
 
+def whois_mismatch(nick: str, used: bytes, claimed: bytes) -> str:
+    """The host's /whois names another key for ``nick`` than its roster did: the one
+    shown is the roster's, which is what we encrypt to; say that the host disagrees."""
+    return (
+        f"the host's /whois reply gives {nick} the key {fingerprint(claimed)}, but the "
+        f"key it gave for {nick}, which is what messages to {nick} are encrypted to, is "
+        f"{fingerprint(used)}: compare that one (/verify {nick})"
+    )
+
+
 def blocked_notice(nick: str) -> str:
     return (
         f"not encrypted to {nick}: their key changed and is not accepted "
@@ -112,7 +151,10 @@ class PeerGuard:
     """One session's decisions about peer keys, over a store that remembers pins.
 
     ``expected`` maps casefolded nicks to fingerprints given up front (``--peer``): for
-    those nicks that key alone is trusted, whatever the store says, and seeing it pins it.
+    those nicks that key alone is trusted, whatever the store says, and the store is
+    neither consulted nor changed for them. A script asserts who it writes to, as ssh
+    with ``StrictHostKeyChecking=yes`` does, and a pin changes only by an acceptance
+    (``severus trust accept-peer``), never as a side effect of a send.
     """
 
     def __init__(
@@ -123,8 +165,8 @@ class PeerGuard:
         self._expected = {nick.casefold(): fp for nick, fp in (expected or {}).items()}
         self.conflicts: dict[str, Conflict] = {}  # casefolded nick -> the unaccepted key
         self.skipped: dict[str, Conflict] = {}  # conflicts a message of ours went without
-        self._warned: set[tuple[str, str]] = set()  # (nick, key) warned about this session
-        self._told: set[tuple[str, str]] = set()  # (nick, room) told "not encrypted to"
+        self._warned = Remembered()  # (nick, key) warned about this session
+        self._told = Remembered()  # (nick, room) told "not encrypted to"
         self.verified: dict[str, bytes] = {}  # casefolded nick -> key its last /verify showed
         self.own_nick: Callable[[], str] = lambda: ""  # set by the client core
         self.own_key = b""
@@ -137,9 +179,7 @@ class PeerGuard:
             # We are connected under this nick with our key: any other key is a lie.
             conflict = Conflict(nick, fingerprint(self.own_key), key_fp, key, "self")
         elif expected is not None:
-            if expected == key_fp:
-                if self._store is not None:
-                    self._store.accept(nick, key_fp)
+            if expected == key_fp:  # an assertion for this run: known_peers is left alone
                 self.conflicts.pop(folded, None)
                 return None
             conflict = Conflict(nick, expected, key_fp, key, "--peer")
@@ -193,7 +233,12 @@ class PeerGuard:
         if conflict.source == "self":
             return False, f"{nick} is you: a key the host made up for you is never accepted"
         shown = self.verified.get(folded)
-        if shown is not None and shown != key:
+        if shown is None:  # the code was never compared: nothing says this key is bob's
+            return False, (
+                f"not accepted: first /verify {nick} and compare the code with {nick} "
+                f"out of band; then /accept {nick}"
+            )
+        if shown != key:
             # The host swapped the key again while the user compared codes: the code
             # compared was for another key than the one /accept would now pin.
             return False, (
@@ -205,7 +250,7 @@ class PeerGuard:
         self._expected.pop(folded, None)
         del self.conflicts[folded]
         self.skipped.pop(folded, None)
-        self._told = {told for told in self._told if told[0] != folded}
+        self._told.forget_nick(folded)
         return True, f"accepted {nick}'s new key {key_fp} (it replaces {conflict.pinned})"
 
 

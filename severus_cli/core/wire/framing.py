@@ -37,7 +37,21 @@ class FrameDecoder:
     def feed(self, data: bytes) -> list[bytes]:
         """Add ``data``; return every frame now complete, in order."""
         buffer = self._buffer
-        buffer += data
+        if buffer or type(data) is not bytes:
+            buffer += data
+            frames, used = self._cut(buffer)
+            if used:
+                del buffer[:used]
+            return frames
+        # Nothing left over from before (the common case): frames are cut from ``data``
+        # itself, one copy each, and only a partial frame at its end is kept.
+        frames, used = self._cut(data)
+        if used < len(data):
+            buffer += memoryview(data)[used:]
+        return frames
+
+    def _cut(self, buffer: bytes | bytearray) -> tuple[list[bytes], int]:
+        """The whole frames at the start of ``buffer``, and how many bytes they took."""
         frames: list[bytes] = []
         start = 0
         end = len(buffer)
@@ -52,6 +66,4 @@ class FrameDecoder:
                 break
             frames.append(bytes(buffer[start + HEADER_SIZE : stop]))
             start = stop
-        if start:
-            del buffer[:start]
-        return frames
+        return frames, start

@@ -2,7 +2,8 @@
 
 Everyone but the victim is told, in every welcome, roster, join notice and /whois
 reply, that the victim's identity key is :data:`EVIL_KEY` (a key this host holds the
-private half of), so whatever they encrypt "to the victim" the host could read. Every
+private half of), so whatever they encrypt "to the victim" the host could read. With
+``EVIL_HONEST_WHOIS`` set, /whois alone gives the real key, for a user who checks there. Every
 relay addressed to the victim is logged to ``EVIL_LOG`` as a JSON line
 ``{"from": nick, "kind": kind}``, so a test can prove nothing was encrypted to it.
 """
@@ -21,6 +22,7 @@ from severus_cli.core.host import core as _host
 from severus_cli.core.wire import packets as _p
 
 VICTIM = os.environ.get("EVIL_VICTIM", "bob").casefold()
+HONEST_WHOIS = bool(os.environ.get("EVIL_HONEST_WHOIS"))  # /whois shows the real key
 LOG = os.environ.get("EVIL_LOG", "")
 _PRIVATE = X25519PrivateKey.from_private_bytes(hashlib.sha256(b"evil host").digest())
 EVIL_KEY = _PRIVATE.public_key().public_bytes_raw()
@@ -33,7 +35,8 @@ def _swap(packet: Any) -> Any:
             (nick, EVIL_KEY if nick.casefold() == VICTIM else key) for nick, key in packet.users
         )
         return dataclasses.replace(packet, users=users)
-    if isinstance(packet, (_p.Joined, _p.WhoisReply)) and packet.nick.casefold() == VICTIM:
+    kinds = (_p.Joined,) if HONEST_WHOIS else (_p.Joined, _p.WhoisReply)
+    if isinstance(packet, kinds) and packet.nick.casefold() == VICTIM:
         return dataclasses.replace(packet, key=EVIL_KEY)
     return packet
 

@@ -7,7 +7,9 @@ messages the way someone who controls a host could:
 - ``replay``: deliver every sealed message twice;
 - ``forge``: claim every sealed message comes from another participant (``EVIL_AS``);
 - ``leak``: deliver room messages to everyone in the lobby, members or not;
-- ``swap``: hand out the host's own key for one participant (``evil_swap.py``).
+- ``swap``: hand out the host's own key for one participant (``evil_swap.py``);
+- ``ghost``: let one participant into rooms unseen (``evil_ghost.py``);
+- ``mute``: ignore the requests whose types ``EVIL_MUTE`` lists (``names,seal``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,25 @@ if MODE == "swap":
     import evil_swap
 
     evil_swap.install()
+elif MODE == "ghost":
+    import evil_ghost
+
+    evil_ghost.install()
+elif MODE == "mute":
+    from severus_cli.core.host import core as _host
+    from severus_cli.core.wire import packets as _p
+
+    _receive = _host.HostCore.receive
+    _MUTED = set(os.environ.get("EVIL_MUTE", "").split(","))
+
+    def _muted(self, conn, payload, now):  # type: ignore[no-untyped-def]
+        try:
+            kind = _p.decode_from_client(payload).TYPE
+        except Exception:
+            kind = ""
+        return [] if kind in _MUTED else _receive(self, conn, payload, now)
+
+    _host.HostCore.receive = _muted  # type: ignore[method-assign]
 elif MODE:
     from severus_cli.core.host import core as _host
     from severus_cli.core.wire import packets as _p

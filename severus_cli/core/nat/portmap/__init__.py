@@ -47,6 +47,11 @@ def renew_after(lifetime: int) -> float:
     return max(lifetime, MIN_LEASE) / 2
 
 
+def moved(before: Mapped, after: Mapped) -> bool:
+    """Whether a renewal came back elsewhere: friends then need a new ticket."""
+    return (before.external, before.port) != (after.external, after.port)
+
+
 def behind_another_nat(external: str) -> bool:
     """True when a router's own external address cannot be reached from the internet:
     private, shared (100.64.0.0/10, carrier-grade NAT), link-local or unspecified.

@@ -81,7 +81,7 @@ def search_request() -> bytes:
 
 def parse_url(text: str) -> Url:
     """An http:// URL of an IPv4 address (routers give one; a name would need DNS)."""
-    found = re.fullmatch(r"http://([0-9.]{7,15})(?::(\d{1,5}))?(/[\x21-\x7e]*)?", text.strip())
+    found = re.fullmatch(r"http://([0-9.]{7,15})(?::([0-9]{1,5}))?(/[\x21-\x7e]*)?", text.strip())
     if found is None:
         raise PortmapError("not an http URL of an IPv4 address")
     host, port, path = found.group(1), int(found.group(2) or 80), found.group(3) or "/"
@@ -137,10 +137,15 @@ def parse_http(data: bytes) -> HttpReply:
         body = _unchunk(body)
     elif "content-length" in headers:
         length = headers["content-length"]
-        if not length.isdigit() or int(length) > len(body):
+        if not _digits(length, 9) or int(length) > len(body):
             raise PortmapError("HTTP answer shorter than its length")
         body = body[: int(length)]
     return HttpReply(int(status.group(1)), headers, body.decode("utf-8", "replace"))
+
+
+def _digits(text: str, most: int) -> bool:
+    """ASCII digits only: str.isdigit() also takes "²", which int() then refuses."""
+    return re.fullmatch(rf"[0-9]{{1,{most}}}", text) is not None
 
 
 def _unchunk(data: bytes) -> bytes:
@@ -232,7 +237,7 @@ def soap_result(reply: HttpReply, wanted: str | None = None) -> str | None:
     if reply.status != 200:
         code = _element(reply.body, "errorCode")
         words = _element(reply.body, "errorDescription") or f"HTTP {reply.status}"
-        if code is None or not code.isdigit() or len(code) > 4:
+        if code is None or not _digits(code, 4):
             raise SoapFault(0, words)
         raise SoapFault(int(code), words)
     if wanted is None:
