@@ -17,7 +17,9 @@ Shapes, as in ``python -m bench`` (``seal`` packets of opaque data of the size a
   messages each (what one read of a pipelined sender brings);
 - room: the same in a room;
 - fanout: F receivers and a sender in the lobby, one message per read;
-- piped: the same receivers, bursts of 32 messages per read.
+- piped: the same receivers, bursts of 32 messages per read;
+- connect: one connection from accept to close (TLS, the Noise XX responder, hello,
+  welcome, bye), timing only the host's calls: the client's side runs here too.
 
 Run: ``python -m bench.host_cost [--quick] [--json] [--profile SHAPE]``. It also runs
 against an older tree: it finds the modules where each version keeps them.
@@ -243,12 +245,90 @@ async def shape(name: str, receivers: int, batch: int, reads: int, rounds: int) 
         return results
 
 
+class HostClock:
+    """Process CPU time spent in the host's own calls only (the client's TLS and
+    Noise run in this process too, and are left out)."""
+
+    def __init__(self) -> None:
+        self.spent = 0.0
+
+    def call(self, function: Callable[..., object], *args: Any) -> None:
+        start = time.process_time()
+        function(*args)
+        self.spent += time.process_time() - start
+
+    async def turn(self) -> None:
+        """One loop turn, where the host's turn flusher encrypts and writes."""
+        start = time.process_time()
+        await asyncio.sleep(0)
+        self.spent += time.process_time() - start
+
+
+async def one_connect(host: Any, context: ssl.SSLContext, cert_hash: bytes, serial: int) -> float:
+    """Host CPU seconds for one connection from accept to close: TLS, the Noise XX
+    responder, hello and welcome, then bye and the close (what the bench's
+    ``handshake`` scenario does, minus the system calls)."""
+    clock = HostClock()
+    protocol = tcp.TcpHostProtocol(host, context)
+    transport = CountingTransport(10000 + serial % 50000)
+    clock.call(protocol.connection_made, transport)
+    client = Client(protocol, transport, os.urandom(32))
+
+    def pump() -> None:
+        if client._out.pending:
+            clock.call(protocol.data_received, client._out.read())
+
+    while True:
+        try:
+            client.tls.do_handshake()
+            break
+        except ssl.SSLWantReadError:
+            pump()
+    pump()
+    await clock.turn()
+    client.read()
+    client.hop(cert_hash)
+    client.tls.write(client.session.data_to_send())
+    pump()
+    await clock.turn()
+    assert client.read(), "no handshake reply"
+    client.session.proceed()
+    client.session.send(packets.encode(packets.Hello(f"c{serial}", "bench", ())))
+    client.tls.write(client.session.data_to_send())
+    pump()
+    await clock.turn()
+    client.read()
+    client.session.send(packets.encode(packets.Bye("bench done")))
+    client.tls.write(client.session.data_to_send())
+    pump()
+    clock.call(protocol.connection_lost, None)
+    await clock.turn()
+    return clock.spent
+
+
+async def connects(count: int, rounds: int) -> list[float]:
+    """µs of host CPU per connect, per round of ``count`` connects."""
+    with tempfile.TemporaryDirectory() as directory:
+        host, context, cert_hash = make_host(Path(directory))
+        for serial in range(20):  # warm-up
+            await one_connect(host, context, cert_hash, serial)
+        results = []
+        for index in range(rounds):
+            spent = 0.0
+            for serial in range(count):
+                spent += await one_connect(host, context, cert_hash, 100 + index * count + serial)
+            results.append(spent / count * 1e6)
+        assert host.connection_count == 0, "a connection was left open"
+        return results
+
+
 SHAPES = {  # name: (receivers, batch, reads; quick reads)
     "relay": (1, 16, 2000),
     "relay1": (1, 1, 10000),
     "room": (1, 16, 2000),
     "fanout": (200, 1, 200),
     "piped": (200, 32, 30),
+    "connect": (0, 0, 300),  # connects per round, accept to close
 }
 
 
@@ -258,6 +338,9 @@ def run(names: list[str], quick: bool, rounds: int) -> dict[str, float]:
         receivers, batch, reads = SHAPES[name]
         if quick:
             reads = max(5, reads // 5)
+        if name == "connect":
+            figures[name] = statistics.median(asyncio.run(connects(reads, rounds)))
+            continue
         base = "room" if name == "room" else ("relay" if name.startswith("relay") else name)
         values = asyncio.run(shape(base, receivers, batch, reads, rounds))
         figures[name] = statistics.median(values)
@@ -287,7 +370,8 @@ def main() -> None:
         return
     for name, value in figures.items():
         receivers, batch, _ = SHAPES[name]
-        unit = "delivery" if name in ("fanout", "piped") else "message"
+        units = {"fanout": "delivery", "piped": "delivery", "connect": "connect"}
+        unit = units.get(name, "message")
         print(f"{name:8} {value:7.3f} µs per {unit} ({receivers} receivers, {batch} per read)")
 
 

@@ -49,7 +49,12 @@ def _show_version(value: bool) -> None:
             number = version("severus")
         except PackageNotFoundError:
             number = "unknown"
-        typer.echo(f"severus {number}")
+        core = ""
+        if os.environ.get("SEVERUS_COMPILED"):  # the opt-in mypyc build: is it in use?
+            from severus_cli._compiled import in_use
+
+            core = " (compiled core)" if in_use() else " (pure Python)"
+        typer.echo(f"severus {number}{core}")
         raise typer.Exit()
 
 
@@ -100,7 +105,9 @@ def host(
     ] = None,
     nick: Nick = None,
     max_clients: Annotated[
-        int, typer.Option("--max-clients", help="Most participants at once.", min=1)
+        int,
+        # At most what a client keeps track of (MAX_ROSTER in core/client/roster.py).
+        typer.Option("--max-clients", help="Most participants at once.", min=1, max=4096),
     ] = 256,
     max_rooms: Annotated[int, typer.Option("--max-rooms", help="Most rooms at once.", min=1)] = 256,
     max_rooms_per_user: Annotated[

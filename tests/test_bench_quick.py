@@ -67,7 +67,8 @@ def test_e2e_cost_quick_reports_every_room_size() -> None:
 
 def test_host_cost_quick_reports_every_shape() -> None:
     """The in-process host cost bench drives every shape through the real host code
-    (every receiver registered, or it fails) and reports positive figures."""
+    (every receiver registered, every connect closed again, or it fails) and reports
+    positive figures."""
     done = subprocess.run(
         [sys.executable, "-m", "bench.host_cost", "--quick", "--rounds", "1", "--json"],
         cwd=ROOT,
@@ -77,7 +78,7 @@ def test_host_cost_quick_reports_every_shape() -> None:
         check=True,
     )
     results = json.loads(done.stdout)
-    assert set(results) == {"relay", "relay1", "room", "fanout", "piped"}
+    assert set(results) == {"relay", "relay1", "room", "fanout", "piped", "connect"}
     assert all(value > 0 for value in results.values())
 
 

@@ -494,13 +494,22 @@ def test_private_messages_are_paced_too() -> None:
     assert all(r.kind == "dm" for r in early)
 
 
-def test_messages_before_welcome_are_paced_too() -> None:
+def test_what_is_said_before_the_welcome_waits_for_it_then_goes_paced() -> None:
+    """A reconnect hands its new session the lines typed meanwhile before the welcome:
+    sealed then, with nobody in the roster yet, no member got the key and the others
+    read "its key never arrived". They wait, and go out (paced) once we know who is in."""
     client = new_client("ana")
     client.packets_to_send()
-    for i in range(40):
-        client.say(f"{i}", T0)
-    early = len(sent(client))
-    assert early <= 0.8 * p.RateLimits().burst
+    assert [client.say(f"{i}", T0) for i in range(40)] == [[]] * 40
+    assert sent(client) == []
+    assert client.unacknowledged == 40  # (a piped input that ends now lets them out first)
+    events = feed(client, welcome_for("ana", ("ana", "bob")))
+    said = [e.text for e in events if isinstance(e, ev.ChatMessage) and e.own]
+    assert said == [f"{i}" for i in range(40)]
+    packets = sent(client)
+    assert isinstance(packets[0], p.Relay) and packets[0].to == "bob"  # the key's way first
+    early = len(of_type(packets, p.Seal))
+    assert 0 < early <= 0.8 * p.RateLimits().burst
     assert client.queued == 40 - early
 
 
@@ -550,6 +559,7 @@ def test_join_refused_gives_an_error_notice() -> None:
 def test_part_returns_to_the_lobby_and_forgets_the_room() -> None:
     client = registered(rooms=("rust",))
     assert client.current_room == "rust"
+    feed(client, p.Users(client.last_id, "rust", ("ana", "bob")))  # who is back in it
     client.say("before", T0)
     before = epoch(sent(client))
     assert client.part(T0) == [ev.RoomChanged(T0, "lobby", ())]

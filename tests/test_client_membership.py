@@ -56,17 +56,19 @@ def test_after_a_reconnect_each_room_is_shown_against_before() -> None:
     assert lobby in events
     assert plain(lobby) == "-> lobby after reconnect: +eve (new), -dan (3 here)"
     (names,) = of_type(sent(client), p.Names)
-    # Until the host says who is in #rust, nothing we say there goes to anyone new.
-    client.say("early", T0, room="rust")
-    assert "eve" not in relayed_to(client)
+    # Until the host says who is in #rust, what we say there waits: nothing goes to anyone
+    # new, and nothing goes out without the key for those who are there.
+    assert client.say("early", T0, room="rust") == []
+    assert not of_type(sent(client), p.Seal)
     events = feed(client, p.Users(names.id, "rust", ("ana", "bob", "eve")))
     rust = ev.Membership(T0, "rust", ("ana", "bob", "eve"), ("eve",), ("dan",), ("eve",), True)
-    assert events == [rust]
+    assert events == [rust, ev.ChatMessage(T0, "ana", "rust", "early", own=True)]
     assert plain(rust) == "-> #rust after reconnect: +eve (new), -dan (3 here)"
     assert to_json(rust)["event"] == "membership"
-    # Shown: now (and only now) eve gets our key for #rust.
-    client.say("hi", T0, room="rust")
-    assert "eve" in relayed_to(client)
+    # Shown: now (and only now) eve and bob get our key for #rust, then the line.
+    packets = sent(client)
+    assert {r.to for r in of_type(packets, p.Relay)} == {"bob", "eve"}
+    assert isinstance(packets[-1], p.Seal)
 
 
 def test_a_member_who_was_connected_before_is_not_new() -> None:

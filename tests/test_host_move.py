@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from severus_cli.core.host.core import Close
 from severus_cli.core.wire import packets as p
-from tests.test_host_core import Host, closes, fatal, key_for, packets_for
+from tests.test_host_core import Host, closes, fatal, key_for, packets_for, touched
 
 MOVING = (*p.CAPS, p.MOVING)
 CANNOT_MOVE = "cannot_move"
@@ -129,3 +129,49 @@ def test_the_host_announces_moves() -> None:
     host = Host()  # the capability is in every welcome (4.6)
     welcome = packets_for(host.join(1, "ana"))[1][0]
     assert isinstance(welcome, p.Welcome) and "move" in welcome.caps
+
+
+def test_two_moves_of_one_key_at_once_leave_one_session_and_no_trace() -> None:
+    """Two new connections of bob's race to take his session: the later one ends up
+    with it, each one it passed through gets ``moved`` and is closed, ana hears nothing."""
+    host = chat_in_r()
+    arrive(host, 3, key_for(2))
+    arrive(host, 4, key_for(2))
+    actions = host.receive(3, p.Hello("bob", "t", (), MOVING))
+    actions += host.receive(4, p.Hello("bob", "t", (), MOVING))
+    got = packets_for(actions)
+    assert 1 not in got and got[3] == [p.Moved(), p.Moved()] and got[4] == [p.Moved()]
+    assert closes(actions) == {2, 3}
+    assert host.core.closed(2, host.now, "moved") == host.core.closed(3, host.now, "moved") == []
+    assert host.core.nick_of(4) == "bob" and host.core.participant_count == 2
+    assert host.core.members("r") == ("ana", "bob")
+    assert [type(x) for x in seal(host, 1, "r", b"to the last one")[4]] == [p.Sealed]
+
+
+def test_the_old_connection_is_deaf_once_moved() -> None:
+    """Whatever a client (or someone who kept its old connection) sends there after the
+    move reaches nobody: the connection is only closed."""
+    host = chat_in_r()
+    arrive(host, 3, key_for(2))
+    host.receive(3, p.Hello("bob", "t", (), MOVING))
+    for late in (p.Seal(8, "r", b"late"), p.Join(9, "s"), p.Bye("x"), p.Ping(10)):
+        actions = host.receive(2, late)
+        assert touched(actions) == {2} and closes(actions) == {2}
+        assert packets_for(actions) == {}
+    assert host.core.nick_of(3) == "bob" and host.core.members("r") == ("ana", "bob")
+
+
+def test_moving_back_and_forth_is_bounded_by_the_registration_tokens_and_unseen() -> None:
+    host = Host(registration_burst=3, registration_per_second=0.001)
+    host.join(1, "ana")
+    host.join(2, "bob")
+    conn, moved, heard = 2, 0, []
+    for new in range(3, 23):  # a churn of moves from one address
+        arrive(host, new, key_for(2), source="198.51.100.7")
+        got = packets_for(host.receive(new, p.Hello("bob", "t", (), MOVING)))
+        heard += got.get(1, [])
+        if got[new] == [p.Moved()]:
+            host.core.closed(conn, host.now, "moved")
+            conn, moved = new, moved + 1
+    assert moved == 3 and heard == []  # the address's tokens, then "slow down"; ana: nothing
+    assert host.core.nick_of(conn) == "bob" and host.core.participant_count == 2

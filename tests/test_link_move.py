@@ -33,7 +33,14 @@ from severus_cli.net.tls import server_context
 from severus_cli.net.trust_gate import HostPolicy
 from severus_cli.runtime.connect import open_link
 from severus_cli.runtime.participant_factory import new_core
-from severus_cli.runtime.path_upgrade import ATTEMPT_TIMEOUT, BACKOFF, better_paths
+from severus_cli.runtime.path_upgrade import (
+    ATTEMPT_TIMEOUT,
+    BACKOFF,
+    EAGER_TRIES,
+    LATER,
+    better_paths,
+    wait_before,
+)
 from severus_cli.runtime.traverse import PunchOnly
 from tests.event_loops import LOOPS, run_on
 
@@ -170,7 +177,11 @@ def test_the_documented_backoff_is_the_code_s(loop: str) -> None:
     assert (
         f"{first:g} s after it started, then after waits of {said} and then every {cap:g} s" in text
     )
+    assert f"after {EAGER_TRIES} failed tries, every {LATER:g} s" in text
     assert cap + ATTEMPT_TIMEOUT < 45 / 1.2  # the acceptance bound holds with a margin
+    # ... for as long as the netns test relays before UDP opens (40 s), and longer
+    eager = sum(wait_before(n) + ATTEMPT_TIMEOUT for n in range(EAGER_TRIES))
+    assert eager > 200 and wait_before(EAGER_TRIES) == LATER == wait_before(1000)
 
 
 def test_the_path_history_line_and_stats(loop: str) -> None:
@@ -217,7 +228,7 @@ def test_the_upgrade_backs_off_and_stops_once_moved(
     waits: list[float] = []
     shown: list[UiEvent] = []
     driver = FakeDriver()
-    failures = iter(range(6))
+    failures = iter(range(12))
 
     async def fake_race(*args: object) -> FakeLink:
         if next(failures, None) is not None:
@@ -241,7 +252,8 @@ def test_the_upgrade_backs_off_and_stops_once_moved(
         anything, [route], anything, stub, history, shown.extend, fake_sleep
     )
     run_on(loop, upgrade)
-    assert waits == [2.0, 5.0, 10.0, 20.0, 30.0, 30.0, 30.0]  # 6 failures, then it moved
+    # 12 failures, then it moved: after the first 10, one try every 5 minutes
+    assert waits == [2.0, 5.0, 10.0, 20.0] + [30.0] * 6 + [LATER] * 3
     assert [e.text for e in shown if isinstance(e, Notice)] == ["now direct (punched)"]
     assert history.current == "punched"
 

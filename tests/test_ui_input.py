@@ -97,7 +97,7 @@ def test_help_lists_every_command_and_marks_stats() -> None:
     for name in ("/help", "/quit", "/stats", "/clear", "/query", "/names", "/part", "//"):
         assert name in text
     stats = next(line for line in help_lines() if "/stats" in line)
-    assert "host only" in stats
+    assert "host:" in stats and "joiner: paths taken and when" in stats  # the path history
     assert help_lines("join")[0].startswith("/join ROOM")
     assert "Unknown" in help_lines("nope")[0]
 

@@ -144,6 +144,9 @@ def host(
             rooms=lambda: core.rooms.values(),
             prompt=lambda: f"[{core.current_room}] {core.nick}> ",
         )
+        if peers.problem:  # as for a joiner: say that nobody's key is checked
+            warning = f"known peers are not checked this time: {peers.problem}"
+            ui.show_event(Notice(time.time(), warning, "warn"))
         relay_log.attach(lambda text: ui.show_event(Notice(time.time(), text)))
         ended: list[bool] = []
         try:

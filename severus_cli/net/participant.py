@@ -113,10 +113,19 @@ class RemoteParticipant:
     def _deliver(self, payloads: list[bytes]) -> None:
         now = self._clock()
         events: list[UiEvent] = []
-        for payload in payloads:
-            events += self.core.receive(payload, now)
-        self.flush()
-        self._emit(events)
+        try:
+            for payload in payloads:
+                events += self.core.receive(payload, now)
+        finally:  # a bad packet ends the session, but what came before it is shown
+            self.flush()
+            self._emit(events)
+
+    def expire_move(self, move: LinkMove) -> None:
+        """The host said ``moved`` on the new link but not yet on the old one: a host
+        that never does would hold what we say forever. Closing the old link ends
+        the wait: the receive loop goes on with the new one (PROTOCOL.md 4.8)."""
+        if self.move is move and self.ended is None:
+            self._closing = asyncio.get_running_loop().create_task(self.link.close())
 
     async def run(self, tick: float = 1.0) -> Disconnected:
         """Receive until the session ends; return why it ended."""
@@ -129,6 +138,8 @@ class RemoteParticipant:
                     self._emit([Disconnected(self._clock(), error.message)])
                 except RemoteProtocolError as error:
                     self._emit([Disconnected(self._clock(), f"protocol error: {error.message}")])
+            if self.move is not None:  # ended mid-move: the new link goes too
+                await self.move.new.close()
             return self.ended
         finally:
             ticker.cancel()
@@ -141,6 +152,14 @@ class RemoteParticipant:
                 await self.link.close()  # wakes the reader
 
     async def close(self, reason: str = "") -> None:
+        """Say goodbye (after whatever waits) where the host has the session: mid-move,
+        that is the new link once the host took the move."""
+        move, self.move = self.move, None
+        if move is not None and await move.landed():
+            old, self.link = self.link, move.new
+            await old.close()
+        elif move is not None:
+            await move.new.close()
         self.holding = False
         self.core.quit(reason)
         self.flush()

@@ -43,6 +43,24 @@ def read_buffer(loop: asyncio.AbstractEventLoop) -> memoryview:
 class TcpHostProtocol(asyncio.BufferedProtocol):
     """One TCP connection to the host: TLS, then relayed into the host loop."""
 
+    # One per connection, kept for its life: slots keep an idle one small.
+    __slots__ = (
+        "_accepted",
+        "_buffer",
+        "_conn",
+        "_context",
+        "_gone",
+        "_guard",
+        "_handshake_timeout",
+        "_host",
+        "_max_backlog",
+        "_raw",
+        "_slot",
+        "_timer",
+        "_tls",
+        "peer",
+    )
+
     def __init__(
         self,
         host_loop: HostLoop,

@@ -21,6 +21,7 @@ from severus_cli.core.client.paths import PathHistory
 from severus_cli.core.client.routes import RelayRoute
 from severus_cli.core.trust.identity import Identity
 from severus_cli.core.trust.ticket import Endpoint
+from severus_cli.core.wire import packets as p
 from severus_cli.errors import SeverusError, TrustError
 from severus_cli.net.client_link import ClientLink
 from severus_cli.net.link_move import MoveRefused, move_session
@@ -33,7 +34,16 @@ from severus_cli.runtime.traverse import PunchOnly
 # found within the cap plus one try (a few seconds), well inside 45 s.
 BACKOFF = (2.0, 5.0, 10.0, 20.0, 30.0)
 ATTEMPT_TIMEOUT = 5.0  # for one try, every path together
-MOVE = "move"  # the capability of a host that takes moves (PROTOCOL.md 4.8)
+# After this many failed tries (about 4 minutes) a path is unlikely to open by itself
+# (a symmetric NAT on both sides, say): each try costs a relay connection, STUN and
+# the host's punches, so from then on one every LATER seconds for the whole session.
+EAGER_TRIES = 10
+LATER = 300.0
+
+
+def wait_before(tries: int) -> float:
+    """Seconds to wait before try number ``tries`` (from 0)."""
+    return BACKOFF[min(tries, len(BACKOFF) - 1)] if tries < EAGER_TRIES else LATER
 
 
 def better_paths(endpoints: Sequence[Endpoint]) -> list[Endpoint]:
@@ -50,7 +60,7 @@ def better_paths(endpoints: Sequence[Endpoint]) -> list[Endpoint]:
 
 def wants_upgrade(link: ClientLink, participant: RemoteParticipant) -> bool:
     """Relayed, and the host takes moves (an older host does not: no try at all)."""
-    return link.path == "relayed" and MOVE in participant.core.host_caps
+    return link.path == "relayed" and p.MOVE in participant.core.host_caps
 
 
 async def upgrade_path(
@@ -68,7 +78,7 @@ async def upgrade_path(
         return
     tries = 0
     while True:
-        await sleep(BACKOFF[min(tries, len(BACKOFF) - 1)])
+        await sleep(wait_before(tries))
         tries += 1
         try:
             link = await race(identity, better, policy, ATTEMPT_TIMEOUT)

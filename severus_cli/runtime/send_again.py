@@ -6,17 +6,25 @@ closes the connection, so a message without an answer never reached anyone, and 
 with an answer is not sent twice. Private messages still waiting for a session are the
 newest ones. Stdin is read once for the whole run: a read in progress when a session
 ends is kept for the next one.
+
+Coming back has a bound: a chat that takes the nick again and again (a reconnect loop,
+or a host that says ``nick_yielded`` for nothing) would make the send start over without
+end, so past ``MAX_YIELDS`` within ``YIELD_WINDOW`` seconds it gives up (exit 6).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import AsyncIterator
 from typing import Generic, TypeVar
 
 from severus_cli.core.client.core import ClientCore
+from severus_cli.errors import RejectedError
 
 YIELDED = "nick_yielded"
+MAX_YIELDS = 5  # sessions our chat may end within YIELD_WINDOW before send gives up
+YIELD_WINDOW = 60.0
 T = TypeVar("T")
 
 
@@ -42,6 +50,26 @@ def made_way(core: ClientCore, sent: dict[int, str]) -> MadeWay | None:
         if request in core.requests.pending or at >= waiting
     ]
     return MadeWay(unsent, len(items) - len(unsent))
+
+
+class Yields:
+    """How often our chat took the nick lately: past ``MAX_YIELDS`` in ``YIELD_WINDOW``
+    seconds, a RejectedError (exit 6) that says how much was not sent."""
+
+    def __init__(self, nick: str) -> None:
+        self._nick = nick
+        self._times: deque[float] = deque()
+
+    def note(self, way: MadeWay, now: float) -> None:
+        self._times.append(now)
+        while now - self._times[0] > YIELD_WINDOW:
+            self._times.popleft()
+        if len(self._times) > MAX_YIELDS:
+            raise RejectedError(
+                f"gave up: our chat took the nick {self._nick} {len(self._times)} times "
+                f"within {YIELD_WINDOW:g} s; {len(way.unsent)} message(s) and the rest "
+                "of the input were not sent"
+            )
 
 
 class Lines(Generic[T]):

@@ -31,7 +31,7 @@ from severus_cli.net.participant import RemoteParticipant
 from severus_cli.net.trust_gate import HostPolicy
 from severus_cli.runtime.connect import connect
 from severus_cli.runtime.participant_factory import new_core
-from severus_cli.runtime.send_again import Lines, MadeWay, made_way
+from severus_cli.runtime.send_again import Lines, MadeWay, Yields, made_way
 
 RETRY_DELAY = 0.25
 READ_REST = 2.0  # seconds to read what came before a connection ended (its reason)
@@ -172,12 +172,14 @@ async def run_send(
     lines = Lines(_messages(stdin or sys.stdin.buffer, options.whole))
     refused: list[str] = []  # over the limits: said at the end, every other line sent
     delivered = 0
+    yields = Yields(options.nick)
     try:
         while True:
             try:
                 return delivered + await _send(identity, link, peers, options, lines, refused)
             except MadeWay as way:  # our chat took the nick: on, beside it (send_again.py)
                 delivered += way.delivered
+                yields.note(way, time.monotonic())  # not without end
                 lines.again([_Line(0, text) for text in way.unsent])
                 link = await connect(identity, endpoints, policy, ask=None)
     finally:

@@ -36,7 +36,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("accept", (), "NICK", "trust NICK's changed key (only after /verify NICK)"),
     Command("ping", (), "", "round-trip time to the host"),
     Command("ticket", (), "", "the host's ticket again, to pass on to friends"),
-    Command("stats", (), "", "host only: clients, rooms, traffic, uptime (joiner: path)"),
+    Command("stats", (), "", "host: users, rooms, traffic; joiner: paths taken and when"),
     Command("kick", (), "NICK [REASON]", "host only: disconnect NICK (they may come back)"),
     Command(
         "ban",

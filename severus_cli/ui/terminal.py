@@ -34,7 +34,7 @@ from severus_cli.ui.console import no_color_requested
 from severus_cli.ui.plain import JsonUI, PlainUI, StatusText
 from severus_cli.ui.render import is_alert, render, unseen
 from severus_cli.ui.sanitize import literal
-from severus_cli.ui.wrap import hanging
+from severus_cli.ui.wrap import fit, hanging
 
 NickSource = Callable[[], Iterable[str]]
 STATUS_REFRESH = 1.0  # seconds between redraws of a status line, so a countdown moves
@@ -211,7 +211,9 @@ class TerminalUI:
         self._redraw()
 
     def _status_line(self) -> str:
-        return literal(self._status()) if self._status is not None else ""
+        if self._status is None:
+            return ""
+        return fit(literal(self._status()), self._output.get_size().columns - 1)
 
     async def _tick(self) -> None:
         while True:

@@ -73,3 +73,26 @@ def _cut(plain: str, start: int, room: int) -> tuple[int, int] | None:
     while after < len(plain) and plain[after] == " ":
         after += 1
     return end, after
+
+
+def fit(line: str, width: int) -> str:
+    """``line`` cut in the middle to at most ``width`` cells ("…" marks the cut), so a
+    status line keeps its start (the cause) and its end (countdown, how to stop) on a
+    narrow terminal instead of losing the end off the edge."""
+    if cell_len(line) <= width:
+        return line
+    if width <= 1:
+        return "…"[: max(width, 0)]
+    head = _take(line, (width - 1) // 3)
+    tail = _take(line[::-1], width - 1 - cell_len(head))[::-1]
+    return f"{head}…{tail}"
+
+
+def _take(text: str, room: int) -> str:
+    """The longest start of ``text`` that fits in ``room`` cells."""
+    used = 0
+    for at, char in enumerate(text):
+        used += cell_len(char)
+        if used > room:
+            return text[:at]
+    return text

@@ -82,9 +82,12 @@ def free_port() -> int:
 
 
 def cli_env(*, color: bool = False, **extra: str) -> dict[str, str]:
-    # SEVERUS_LOOP=uvloop runs the whole suite on uvloop; other settings would leak in.
+    # SEVERUS_LOOP=uvloop runs the whole suite on uvloop, SEVERUS_COMPILED on the mypyc
+    # build (README, "Development"); other settings would leak in.
     env = {
-        k: v for k, v in os.environ.items() if not k.startswith("SEVERUS_") or k == "SEVERUS_LOOP"
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("SEVERUS_") or k in ("SEVERUS_LOOP", "SEVERUS_COMPILED")
     }
     env.pop("FORCE_COLOR", None)
     env.pop("NO_COLOR", None)

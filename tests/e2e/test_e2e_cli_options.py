@@ -3,6 +3,7 @@ command has given before the command, as with ``ssh`` or ``git``."""
 
 from __future__ import annotations
 
+import os
 import re
 from importlib.metadata import version
 from typing import TYPE_CHECKING
@@ -14,7 +15,8 @@ if TYPE_CHECKING:
 def test_version_and_short_help(lab: Lab) -> None:
     shown = lab.run("--version")
     assert shown.returncode == 0, shown.stderr.decode()
-    assert shown.stdout.decode().strip() == f"severus {version('severus')}"
+    core = " (compiled core)" if os.environ.get("SEVERUS_COMPILED") else ""  # a mypyc run
+    assert shown.stdout.decode().strip() == f"severus {version('severus')}{core}"
     for args in (("-h",), ("join", "-h"), ("trust", "-h"), ("trust", "list", "-h")):
         helped = lab.run(*args)
         assert helped.returncode == 0, (args, helped.stderr.decode())

@@ -10,6 +10,7 @@ line lost or shown twice, and then the relay can go.
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import time
 
@@ -111,3 +112,32 @@ def test_a_relayed_session_moves_to_a_punched_path_once_udp_opens(
     bob.write("/stats")
     stats = bob.until(lambda line: "path to the host" in line)
     assert "punched" in stats and "relayed from" in stats
+
+
+def test_a_relayed_session_survives_a_suspend_and_still_moves_afterwards(lab: NatLab) -> None:
+    """A laptop that sleeps mid-session (SIGSTOP: no packet in or out for 25 s, longer
+    than the 20 s after which a silent host counts as gone): on waking the joiner
+    notices, reconnects (relayed again, UDP is still blocked), chats, and once UDP
+    opens its new session moves to the punched path like the first would have."""
+    lab.set_nats("cone", "cone")
+    block_udp(lab, "b")
+    try:
+        start_relay(lab)
+        _, ticket = start_host(lab)
+        carol, _ = join(lab, "a", ticket, "carol")
+        bob, path = join(lab, "b", ticket, "bob")
+        assert path.startswith("relayed")
+        exchange(bob, carol, "bob", "before the sleep")
+        bob.proc.send_signal(signal.SIGSTOP)
+        time.sleep(25)  # (the suspend itself: nothing is asserted meanwhile)
+        bob.proc.send_signal(signal.SIGCONT)
+        bob.until(lambda line: "reconnected" in line, timeout=60)
+        exchange(bob, carol, "bob", "awake again")
+        exchange(carol, bob, "carol", "welcome back")
+    finally:
+        opened = time.monotonic()
+        unblock_udp(lab, "b")
+    bob.until(lambda line: "now direct (punched)" in line, timeout=MOVE_BOUND)
+    print(f"after the suspend: UDP opened -> punched in {time.monotonic() - opened:.1f} s")
+    exchange(bob, carol, "bob", "and direct now")
+    assert bob.proc.poll() is None

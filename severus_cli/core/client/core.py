@@ -39,6 +39,8 @@ class ClientCore(HostPackets):
     def say(
         self, text: str, now: float, action: bool = False, room: str | None = None
     ) -> list[ev.UiEvent]:
+        if not self.roster_known:  # sealed once we know whom its key must reach
+            return self.hold_until_known(lambda later: self.say(text, later, action, room))
         if self.renaming.pending:  # sealed after the rename, under the new nick's keys
             return self.renaming.hold(lambda later: self.say(text, later, action, room))
         target = room or self.current_room
@@ -57,6 +59,8 @@ class ClientCore(HostPackets):
         return [*shown, own, *unread, *self._held_back(now)]
 
     def tell(self, nick: str, text: str, now: float, action: bool = False) -> list[ev.UiEvent]:
+        if not self.roster_known:
+            return self.hold_until_known(lambda later: self.tell(nick, text, later, action))
         if self.renaming.pending:
             return self.renaming.hold(lambda later: self.tell(nick, text, later, action))
         key = self.roster.key_of(nick)

@@ -30,7 +30,7 @@ class HostPackets(ClientState):
         if packet.TYPE != "roster":  # the lobby's pages are over: compare it with before
             events += self.membership.settle(self.roster, self.nick, now)
         events += handler(packet, now)
-        return events
+        return events + self._release_unsettled(now)
 
     def _on_welcome(self, packet: p.Welcome, now: float) -> list[ev.UiEvent]:
         if self.registered:
@@ -121,6 +121,8 @@ class HostPackets(ClientState):
         return self._heard(heard, now)
 
     def _on_joined(self, packet: p.Joined, now: float) -> list[ev.UiEvent]:
+        if self.roster.full(packet.nick, packet.room):  # made up, surely: not shown
+            return self._roster_full(now)
         out: list[ev.UiEvent] = []
         was_there = self.roster.present(packet.room, packet.nick)
         if packet.room == LOBBY:

@@ -4,11 +4,18 @@ A member the host showed only as ``quiet`` (a send-only connection, PROTOCOL.md 
 line on screens, and it reads nothing) is *unseen* where it arrived that way, and
 :meth:`Roster.members` leaves it out: no key of ours goes to a member the user was never
 shown, so a host cannot slip a reader into a room by calling it send-only.
+
+The host decides who is connected, so a hostile one could announce made-up nicks without
+end: the roster holds at most ``MAX_ROSTER`` participants (the ceiling of a host's
+``--max-clients``), and each of our rooms as many members. Past that, newcomers are
+refused, never members already known.
 """
 
 from __future__ import annotations
 
 from severus_cli.core.wire.packets import LOBBY
+
+MAX_ROSTER = 4096  # participants a client keeps track of: a host's --max-clients at most
 
 
 class Roster:
@@ -23,6 +30,12 @@ class Roster:
         self.keys = {nick.casefold(): key for nick, key in users}
         self.rooms = {}
         self.unseen = set()
+
+    def full(self, nick: str, room: str = LOBBY) -> bool:
+        """Whether ``nick`` would be one too many in ``room`` (the lobby: the roster)."""
+        folded, where = nick.casefold(), room.casefold()
+        names = self.keys if where == LOBBY else self.rooms.get(where)
+        return names is not None and folded not in names and len(names) >= MAX_ROSTER
 
     def add(self, nick: str, key: bytes) -> bytes | None:
         """Someone connected; returns the key they had before under this nick, if any."""
@@ -86,7 +99,8 @@ class Roster:
         members = self.rooms.get(room.casefold())
         if members is None:
             return room.casefold() == LOBBY
-        members[nick.casefold()] = nick
+        if not self.full(nick, room):
+            members[nick.casefold()] = nick
         return True
 
     def left_room(self, room: str, nick: str) -> bool:

@@ -12,9 +12,9 @@ from dataclasses import replace
 from severus_cli.core.client import events as ev
 from severus_cli.core.client import via as client_via
 from severus_cli.core.client.membership import MembershipLog, Snapshot, shares_room, snapshot
-from severus_cli.core.client.rename import RenameState
+from severus_cli.core.client.rename import Later, RenameState
 from severus_cli.core.client.requests import Requests
-from severus_cli.core.client.roster import Roster
+from severus_cli.core.client.roster import MAX_ROSTER, Roster
 from severus_cli.core.client.text_limits import SEAL_OVERHEAD
 from severus_cli.core.e2e.keyring import Heard, Keyring, Relay, lost_notice
 from severus_cli.core.trust.peer_trust import PeerGuard
@@ -58,6 +58,7 @@ class ClientState:
         self.current_room = LOBBY
         self.rooms: dict[str, str] = {}  # casefolded -> display name, lobby excluded
         self.roster = Roster()
+        self._roster_warned = False  # past MAX_ROSTER already said this session
         self.keyring = Keyring(
             static_private,
             static_public,
@@ -85,6 +86,7 @@ class ClientState:
         self.hello_refused: p.Error | None = None  # "slow down" to our hello: say it again
         self.host_caps: tuple[str, ...] = ()  # what the host accepts (its welcome's caps)
         self.renaming = RenameState()  # our /nick awaiting the host
+        self._unsettled: list[Later] = []  # said before the roster was known
         self._told_pacing = False
         self.quit_reason = ""  # from /quit REASON, sent when the session is closed
         self._said_bye = False
@@ -104,12 +106,31 @@ class ClientState:
     @property
     def unacknowledged(self) -> int:
         """Messages (and the keys to read them) not yet confirmed by the host."""
-        return self.requests.count(COUNTED) + self.keyring.queued
+        return self.requests.count(COUNTED) + self.keyring.queued + len(self._unsettled)
 
     @property
     def settling(self) -> bool:
         """Still learning who is in the rooms we were put back in (after a welcome)."""
         return self.requests.count(frozenset({"rejoin"})) > 0
+
+    @property
+    def roster_known(self) -> bool:
+        """Welcomed, and the rooms it put us back in are listed: who gets our keys is known."""
+        return self.registered and not self.settling
+
+    def hold_until_known(self, action: Later) -> list[ev.UiEvent]:
+        """Keep ``action`` (something said) until :attr:`roster_known`. Before the welcome
+        (a reconnect hands the new session typed lines at once) or while the rooms are
+        being listed, it would be sealed with no key for those members: unreadable."""
+        self._unsettled.append(action)
+        return []
+
+    def _release_unsettled(self, now: float) -> list[ev.UiEvent]:
+        """What :meth:`hold_until_known` kept, in order, once the roster is known."""
+        if not self._unsettled or not self.roster_known:
+            return []
+        held, self._unsettled = self._unsettled, []
+        return [event for action in held for event in action(now)]
 
     def snapshot(self) -> dict[str, tuple[str, ...]]:
         """Who is in our rooms now, for the session after a reconnect to compare with."""
@@ -153,10 +174,24 @@ class ClientState:
         """A participant (re)appeared: remember their key and check it."""
         if key == self.key and nick.casefold() == self.nick.casefold():
             return []
+        if self.roster.full(nick):
+            return self._roster_full(now)
         self.roster.add(nick, key)
         self.keyring.peer_joined(nick, key)
         warning = self.check_peer(nick, key)
         return [ev.Notice(now, warning, "warn")] if warning else []
+
+    def _roster_full(self, now: float) -> list[ev.UiEvent]:
+        """A newcomer past ``MAX_ROSTER``: refused (no key of ours goes to it), said once
+        a session, since only a hostile host announces that many."""
+        if self._roster_warned:
+            return []
+        self._roster_warned = True
+        text = (
+            f"the host announced more than {MAX_ROSTER:,} participants; the rest are "
+            "ignored and get nothing from you (no host has that many: it may be hostile)"
+        )
+        return [ev.Notice(now, text, "warn")]
 
     def _forged(self, nick: str, error: RemoteProtocolError, now: float) -> ev.Notice:
         return ev.Notice(

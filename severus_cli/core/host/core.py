@@ -32,6 +32,7 @@ from severus_cli.core.host.rename import HostRename
 from severus_cli.core.host.secondary import HostSecondary
 from severus_cli.core.limits.registrations import TOO_MANY_CONNECTIONS, RegistrationGate
 from severus_cli.core.limits.room_shares import RoomShares
+from severus_cli.core.native import mypyc_attr
 from severus_cli.core.trust.identity_format import fingerprint
 from severus_cli.core.wire import packets as p
 from severus_cli.core.wire.packets import LOBBY, MOVING, SEND_ONLY, Packet, encode
@@ -55,6 +56,7 @@ __all__ = [
 Handler = Callable[[Participant, Any, float], list[Action]]
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # tests make hostile hosts of it
 class HostCore(HostAdmin, HostLimits, HostMove, HostQueries, HostRename, HostSecondary, RoomShares):
     """Routing state for one host; the same instance serves every transport."""
 

@@ -24,7 +24,8 @@ is as unseen as its start: the first of its secondaries takes its place.
 A chat that arrives while only sends hold its nick takes the nick, as any reconnect of
 the key does; the sends are told ``nick_yielded`` rather than ``replaced``, so they
 connect again, beside the chat now, and send what had not been acknowledged. The chat
-is put in the sends' rooms, so they can go on posting there.
+is put in the sends' rooms, so they can go on posting there. So are the sends beside a
+chat that reconnects (the same key again): a flaky link does not end a log follower.
 """
 
 from __future__ import annotations
@@ -134,20 +135,21 @@ class HostSecondary:
     ) -> tuple[list[Action], p.Hello]:
         """A full ``hello`` of ``old``'s key for its nick: the new connection takes over at
         once (a reconnect whose old link has not timed out yet), and ``old`` is closed.
-        Its sends end with it (the others forget the nick's sessions). But when only
-        sends held the nick (``old`` is send-only), they make way: see :meth:`_make_way`;
-        the newcomer is put in their rooms (the returned hello)."""
+        The sends beside it, or that held the nick alone (``old`` is send-only), make
+        way (:meth:`_make_way`): the key still vouches for them, so they come back
+        beside the newcomer, which is put in the rooms of sends that held the nick
+        alone (the returned hello)."""
         if old.send_only:
             kept = tuple(self._rooms[k].name for k in old.rooms if k != LOBBY)
-            return self._make_way(old, now), replace(hello, rooms=(*kept, *hello.rooms))
-        actions = self._drop_secondaries(old, "your session was replaced")
-        old.secondaries.clear()
+            sends = [*old.secondaries.values(), old.conn]  # its secondaries first
+            return self._make_way(old, now, sends), replace(hello, rooms=(*kept, *hello.rooms))
+        actions = self._make_way(old, now, list(old.secondaries.values()))
         actions += self.closed(old.conn, now, "reconnected")
         actions += self._fatal(old.conn, "replaced", "you connected again from elsewhere")
         return actions, hello
 
-    def _make_way(self, old: Participant, now: float) -> list[Action]:
-        """The sends under ``old``'s nick leave it, as unseen as ever, and are told
+    def _make_way(self, old: Participant, now: float, sends: list[int]) -> list[Action]:
+        """The ``sends`` under ``old``'s nick leave it, as unseen as ever, and are told
         ``nick_yielded``: they connect again, beside the chat, and send again what was
         not answered. Their connections stay open, ignored, until they close them: a
         close with their messages still unread would reset the connection, and could
@@ -155,7 +157,7 @@ class HostSecondary:
         why = f"your chat took the nick {old.nick}: send beside it"
         error = encode(p.Error(None, YIELDED, why, fatal=True))
         actions: list[Action] = []
-        for conn in [*old.secondaries.values(), old.conn]:  # its secondaries first
+        for conn in sends:
             actions += self.closed(conn, now, "made way for its chat")
             stub = Participant(conn, old.key, accepted_at=now, last_seen=now, yielded=True)
             self._peers[conn] = stub  # unregistered: closed if still there at the timeout

@@ -46,7 +46,8 @@ from severus_cli.core.wire.packet_base import MAX_PACKET, MAX_TEXT, Packet, _fie
 from severus_cli.errors import LocalProtocolError, RemoteProtocolError
 
 # What this version understands: renamed (4.6); via and quiet (4.7); moved (4.8).
-CAPS = ("nick", "via", "move")
+MOVE = "move"  # in a welcome's caps: this host takes ``moving`` hellos (4.8)
+CAPS = ("nick", "via", MOVE)
 SEND_ONLY = "sendonly"  # in a hello's caps: this connection only sends (4.7)
 MOVING = "moving"  # in a hello's caps: move my session onto this connection (4.8)
 

@@ -10,11 +10,14 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from severus_cli.core.native import mypyc_attr
+
 NAME_RE = re.compile(r"[A-Za-z0-9_.\-]{1,32}")
 MAX_ID = 2**32 - 1
 MAX_LIST = 4096  # names in one roster or room list
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # other modules add kinds (relay packets)
 class Kind:
     """Checks one field's value; raises ValueError with a short reason."""
 

@@ -12,8 +12,8 @@ HEADER_SIZE = 2
 MAX_FRAME = 65535
 
 
-def encode_frame(payload: bytes) -> bytes:
-    """Prefix ``payload`` with its length."""
+def encode_frame(payload: bytes | bytearray) -> bytes:
+    """Prefix ``payload`` with its length (noiseprotocol hands out bytearrays)."""
     size = len(payload)
     if size > MAX_FRAME:
         raise LocalProtocolError(f"frame of {size} bytes exceeds {MAX_FRAME}")
@@ -34,7 +34,7 @@ class FrameDecoder:
         """Bytes received but not yet part of a whole frame."""
         return len(self._buffer)
 
-    def feed(self, data: bytes) -> list[bytes]:
+    def feed(self, data: bytes | bytearray | memoryview) -> list[bytes]:
         """Add ``data``; return every frame now complete, in order."""
         buffer = self._buffer
         if buffer or type(data) is not bytes:

@@ -29,6 +29,7 @@ from typing import Any
 from noise.connection import NoiseConnection
 
 from severus_cli.core.wire.framing import MAX_FRAME, FrameDecoder, encode_frame
+from severus_cli.core.wire.noise_responder import XXResponder
 from severus_cli.errors import LocalProtocolError, RemoteProtocolError
 
 PROTOCOL_VERSION = 3
@@ -126,6 +127,7 @@ class HopSession:
         "_noise",
         "_opened",
         "_outbox",
+        "_responder",
         "_state",
         "peer_key",
         "role",
@@ -153,20 +155,26 @@ class HopSession:
         self._outbox = bytearray()
         self._state = _State.HANDSHAKE
         self._opened = False
-        noise = NoiseConnection.from_name(NOISE_NAME if psk is None else NOISE_NAME_PSK)
-        if psk is not None:
-            noise.set_psks(psk)
+        name = NOISE_NAME if psk is None else NOISE_NAME_PSK
+        prologue = make_prologue(cert_hash, binding)
+        self._noise: Any = None  # the initiator's NoiseConnection; None once open
+        self._handshake_state: Any = None
+        # A host answers every connection: its side is written out on cryptography's
+        # primitives (noise_responder), the same bytes for a fraction of the Python.
+        self._responder = (
+            XXResponder(name, static_private, prologue, psk) if role is Role.RESPONDER else None
+        )
         if role is Role.INITIATOR:
+            noise = NoiseConnection.from_name(name)
+            if psk is not None:
+                noise.set_psks(psk)
             noise.set_as_initiator()
-        else:
-            noise.set_as_responder()
-        protocol = noise.noise_protocol  # set_keypair_from_private_bytes, minus the work:
-        protocol.keypairs["s"] = _static_keypair(protocol.dh_fn.klass, static_private)
-        noise.set_prologue(make_prologue(cert_hash, binding))
-        noise.start_handshake()
-        self._noise: Any = noise  # None once open: only the handshake needs it
-        self._handshake_state = noise.noise_protocol.handshake_state
-        if role is Role.INITIATOR:
+            protocol = noise.noise_protocol  # set_keypair_from_private_bytes, minus the work:
+            protocol.keypairs["s"] = _static_keypair(protocol.dh_fn.klass, static_private)
+            noise.set_prologue(prologue)
+            noise.start_handshake()
+            self._noise = noise
+            self._handshake_state = noise.noise_protocol.handshake_state
             self._outbox += encode_frame(noise.write_message(b""))
 
     @property
@@ -221,6 +229,8 @@ class HopSession:
         if self._state is not _State.HANDSHAKE:
             self._state = _State.FAILED
             raise RemoteProtocolError("unexpected message during the handshake", "bad_handshake")
+        if self._responder is not None:
+            return self._respond(self._responder, frame)
         try:
             payload = self._noise.read_message(frame)
         except Exception as error:
@@ -232,16 +242,31 @@ class HopSession:
         if payload:
             self._state = _State.FAILED
             raise RemoteProtocolError("handshake payloads must be empty", "bad_handshake")
-        if self.role is Role.INITIATOR:
-            self.peer_key = _remote_static(self._handshake_state)
-            self._state = _State.AWAIT_PROCEED
-            return [PeerIdentity(self.peer_key)]
-        if self._noise.handshake_finished:
-            self.peer_key = _remote_static(self._handshake_state)
+        self.peer_key = _remote_static(self._handshake_state)
+        self._state = _State.AWAIT_PROCEED
+        return [PeerIdentity(self.peer_key)]
+
+    def _respond(self, responder: XXResponder, frame: bytes) -> list[SessionEvent]:
+        """The responder's handshake: the first message gets our reply, the third
+        completes the session."""
+        first = not responder.replied
+        try:
+            payload = responder.read_first(frame) if first else responder.read_third(frame)
+        except Exception as error:
+            self._state = _State.FAILED
+            raise RemoteProtocolError(
+                "the Noise handshake failed (wrong protocol, tampering, or a TLS interceptor)",
+                "bad_handshake",
+            ) from error
+        if payload:
+            self._state = _State.FAILED
+            raise RemoteProtocolError("handshake payloads must be empty", "bad_handshake")
+        if not first:
+            self.peer_key = responder.remote_static
             self._finish()
-            return [HandshakeComplete(self.peer_key)]
+            return [HandshakeComplete(responder.remote_static or b"")]
         try:  # our reply computes DH with the peer's ephemeral key, which may be bogus
-            reply = self._noise.write_message(b"")
+            reply = responder.write_second()
         except Exception as error:
             self._state = _State.FAILED
             raise RemoteProtocolError(
@@ -261,6 +286,7 @@ class HopSession:
         self._state = _State.OPEN
         self._opened = True
         self._handshake_state = None
+        self._responder = None
         self._noise = None  # its transport ciphers are never used: TLS carries packets
 
     def send(self, payload: bytes) -> None:

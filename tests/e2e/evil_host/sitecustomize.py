@@ -9,7 +9,8 @@ messages the way someone who controls a host could:
 - ``leak``: deliver room messages to everyone in the lobby, members or not;
 - ``swap``: hand out the host's own key for one participant (``evil_swap.py``);
 - ``ghost``: let one participant into rooms unseen (``evil_ghost.py``);
-- ``mute``: ignore the requests whose types ``EVIL_MUTE`` lists (``names,seal``).
+- ``mute``: ignore the requests whose types ``EVIL_MUTE`` lists (``names,seal``);
+- ``crowd``: announce made-up participants without end (``evil_crowd.py``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ elif MODE == "ghost":
     import evil_ghost
 
     evil_ghost.install()
+elif MODE == "crowd":
+    import evil_crowd
+
+    evil_crowd.install()
 elif MODE == "mute":
     from severus_cli.core.host import core as _host
     from severus_cli.core.wire import packets as _p
