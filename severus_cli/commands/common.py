@@ -121,6 +121,18 @@ async def read_tty_line(prompt: str) -> str | None:
 HARD_EXIT_AFTER = 2.0  # seconds a cancelled command may take to wind down after Ctrl-C
 
 
+def _quiet_known_library_faults(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """Python 3.11's TLS shutdown can fail inside asyncio (``SSLProtocol._abort()``
+    called with an argument it does not take) when a peer closes a link we are already
+    closing, such as a stale relayed session after a suspend. Nothing is lost and the
+    user can do nothing about it, so it is not printed over the chat; every other fault
+    goes to asyncio's own handler."""
+    error = context.get("exception")
+    if isinstance(error, TypeError) and "_abort()" in str(error):
+        return
+    loop.default_exception_handler(context)
+
+
 def run(coroutine: Coroutine[Any, Any, T]) -> T:
     """``asyncio.run`` on the loop :func:`loop_factory` picks: where every command's
     event loop is made.
@@ -137,6 +149,7 @@ def run(coroutine: Coroutine[Any, Any, T]) -> T:
     import threading
 
     with asyncio.Runner(loop_factory=loop_factory()) as runner:
+        runner.get_loop().set_exception_handler(_quiet_known_library_faults)
         in_main = threading.current_thread() is threading.main_thread()
         if not in_main or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
             return runner.run(coroutine)

@@ -103,7 +103,10 @@ def join(lab: NatLab, where: str, ticket: str, nick: str, *extra: str) -> tuple[
 
 
 def said(line: str, sender: str, text: str) -> bool:
-    event = json.loads(line)
+    try:  # stderr is merged in: a line that is not an event is not a message either
+        event = json.loads(line)
+    except ValueError:
+        return False
     return bool(
         event.get("event") == "message" and event.get("sender") == sender
         and event.get("text") == text
