@@ -31,6 +31,13 @@ CORE_TESTS = [
     "tests/test_host_core.py",
     "tests/test_host_limits.py",
     "tests/test_move_attacks.py",
+    # the direct transport's glue, compiled too: bytes in pieces, TLS, limits, moves
+    "tests/test_tcp_read_buffer.py",
+    "tests/test_tls_bio.py",
+    "tests/test_transport_limits.py",
+    "tests/test_limits.py",
+    "tests/test_link_move.py",
+    "tests/test_relay_loopback.py",
 ]
 
 

@@ -44,7 +44,7 @@ def test_connections_sending_at_once_arrive_whole(loop: str) -> None:
         protocols: list[TcpHostProtocol] = []
 
         def made() -> TcpHostProtocol:
-            protocol = TcpHostProtocol(host)  # type: ignore[arg-type]  # no TLS: bytes as sent
+            protocol = TcpHostProtocol(host)  # no TLS: bytes as sent
             protocols.append(protocol)
             return protocol
 

@@ -19,11 +19,11 @@ import asyncio
 import ssl
 import time
 import weakref
-from typing import cast
+from typing import Protocol, cast
 
 from severus_cli.core.host.actions import MAX_BACKLOG as MAX_BACKLOG
 from severus_cli.net.guard import ConnectionGuard
-from severus_cli.net.host_loop import HostLoop
+from severus_cli.net.host_loop import Link
 from severus_cli.net.tls_bio import TlsConnection
 
 READ_BUFFER = 256 * 1024  # what asyncio reads at most at once (its max_size)
@@ -38,6 +38,19 @@ def read_buffer(loop: asyncio.AbstractEventLoop) -> memoryview:
     if buffer is None:
         buffer = _BUFFERS[loop] = memoryview(bytearray(READ_BUFFER))
     return buffer
+
+
+class HostSide(Protocol):
+    """What a connection hands its bytes to: the :class:`~severus_cli.net.host_loop.HostLoop`
+    (a protocol, not the class, so the compiled build's calls accept any such object)."""
+
+    def open(
+        self, link: Link, waited: float = 0.0, binding: bytes = b"", source: str = ""
+    ) -> int: ...
+
+    def feed(self, conn: int, data: bytes) -> None: ...
+
+    def lost(self, conn: int, reason: str = "") -> None: ...
 
 
 class TcpHostProtocol(asyncio.BufferedProtocol):
@@ -63,7 +76,7 @@ class TcpHostProtocol(asyncio.BufferedProtocol):
 
     def __init__(
         self,
-        host_loop: HostLoop,
+        host_loop: HostSide,
         context: ssl.SSLContext | None = None,
         guard: ConnectionGuard | None = None,
         max_backlog: int = MAX_BACKLOG,
@@ -182,7 +195,7 @@ class TcpHostProtocol(asyncio.BufferedProtocol):
 
 
 async def serve_tcp(
-    host_loop: HostLoop,
+    host_loop: HostSide,
     context: ssl.SSLContext,
     bind: str | list[str] | None,
     port: int,
