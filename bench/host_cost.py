@@ -126,11 +126,12 @@ class Client:
                 self.pump()
 
     def hop(self, cert_hash: bytes) -> None:
-        kwargs: dict[str, Any] = {}
-        if "binding" in session_mod.HopSession.__init__.__code__.co_varnames:
-            kwargs["binding"] = self.tls.get_channel_binding("tls-unique")
         role = session_mod.Role.INITIATOR
-        self.session = session_mod.HopSession(role, self._static, cert_hash, **kwargs)
+        binding = self.tls.get_channel_binding("tls-unique")
+        try:
+            self.session = session_mod.HopSession(role, self._static, cert_hash, binding=binding)
+        except TypeError:  # an older tree, from before the hop bound the TLS channel
+            self.session = session_mod.HopSession(role, self._static, cert_hash)
 
     def send_plain(self, data: bytes) -> None:
         self.tls.write(data)

@@ -39,6 +39,7 @@ GROUP = "severus_core"  # mypyc's shared library: severus_core__mypyc
 MODULES = (
     "severus_cli/core/wire/fields.py",
     "severus_cli/core/wire/framing.py",
+    "severus_cli/core/wire/seal_reader.py",
     "severus_cli/core/wire/codec.py",
     "severus_cli/core/limits/ratelimit.py",
     "severus_cli/core/host/actions.py",
