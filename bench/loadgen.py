@@ -137,14 +137,20 @@ async def _relay_round(
     cpu0 = target.cpu()
     start = time.perf_counter()
     sent = 0
+    # At most ``window`` in flight, counted by the acks and by the receiver's copies
+    # both (as the anchors count their receivers): a host faster than this process can
+    # read would otherwise fill the receiver's backlog until it cut the receiver off.
+    extra = total - count  # packets that are not room messages (keys, if any)
     while sent < total:
-        batch = min(window - (sent - (sender.oks - base_oks)), total - sent)
+        done = min(sender.oks - base_oks, receiver.msgs - base_msgs + extra)
+        batch = min(window - (sent - done), total - sent)
         if batch > 0:
             link.send(packets[sent : sent + batch])
             sent += batch
             await link.drain()
-        if sent < total:  # refill once half the window is acknowledged
+        if sent < total:  # refill once half the window is acknowledged and received
             await sender.until_oks(base_oks + sent - window // 2, deadline)
+            await receiver.until_msgs(base_msgs + sent - extra - window // 2, deadline)
     await sender.until_oks(base_oks + total, deadline)
     await receiver.until_msgs(base_msgs + count, deadline)
     elapsed = receiver.last_msg_at - start

@@ -28,6 +28,7 @@ CORE_TESTS = [
     "tests/test_packets.py",
     "tests/test_codec_fast.py",
     "tests/test_seal_reader.py",
+    "tests/test_attack_fast_paths.py",
     "tests/test_ratelimit.py",
     "tests/test_host_core.py",
     "tests/test_host_limits.py",

@@ -3,6 +3,9 @@ host's limits, in test_host_limits.py and test_client_core.py)."""
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from severus_cli.core.client.requests import Request, Requests
 from severus_cli.core.wire import packets as p
 from severus_cli.core.wire.fields import MAX_ID
@@ -61,3 +64,23 @@ def test_unpaced_data_spends_the_byte_allowance_paced_messages_wait_for() -> Non
     requests.ask(p.Seal(requests.new_id(), "lobby", b"hi"), "seal", NOW, paced=True)
     assert requests.take() == []
     assert requests.queued == 1
+
+
+@given(
+    st.lists(
+        st.tuples(st.booleans(), st.integers(1, 6), st.sampled_from(["seal", "dm", "key", "join"])),
+        max_size=60,
+    )
+)
+def test_counts_per_kind_always_match_what_is_pending(steps: list[tuple[bool, int, str]]) -> None:
+    """count() keeps tallies instead of walking every pending request: asks (ids reused
+    while still pending too) and answers, in any order, leave the tallies exact."""
+    requests = Requests(p.RateLimits(burst=10_000, rate=10_000.0), NOW)
+    for ask, request, kind in steps:
+        if ask:
+            requests.ask(p.Join(request, "rust"), kind, NOW)
+        else:
+            requests.answered(request)
+        for kinds in (frozenset({"seal", "dm", "key"}), frozenset({"join"}), frozenset({kind})):
+            expected = sum(1 for r in requests.pending.values() if r.kind in kinds)
+            assert requests.count(kinds) == expected

@@ -83,6 +83,11 @@ def build(out: Path) -> dict[str, object]:
     from setuptools import Distribution
 
     os.chdir(ROOT)  # mypyc names modules by their paths from here
+    # Hashed before mypyc reads them: a source saved during the build no longer matches
+    # below, and the build stops instead of vouching for code its extensions lack.
+    modules = {module_name(p): source_hash(ROOT / p) for p in MODULES}
+    names = sorted(set().union(*(imported(p) for p in MODULES)) - set(modules))
+    checked = {name: source_hash(ROOT / (name.replace(".", "/") + ".py")) for name in names}
     with tempfile.TemporaryDirectory(prefix="severus-mypyc-") as temp:
         extensions = mypycify(
             list(MODULES), opt_level="3", target_dir=str(Path(temp) / "c"), group_name=GROUP
@@ -94,15 +99,15 @@ def build(out: Path) -> dict[str, object]:
         command.build_temp = str(Path(temp) / "obj")
         command.parallel = os.cpu_count() or 1
         dist.run_command("build_ext")
+        now = {name: source_hash(ROOT / (name.replace(".", "/") + ".py")) for name in modules}
+        now |= {name: source_hash(ROOT / (name.replace(".", "/") + ".py")) for name in checked}
+        if now != modules | checked:
+            sys.exit("a source changed while it was being compiled: build again")
         manifest: dict[str, object] = {
             "suffix": sysconfig.get_config_var("EXT_SUFFIX"),
             "runtime": f"{GROUP}__mypyc",
-            "modules": {module_name(p): source_hash(ROOT / p) for p in MODULES},
-        }
-        compiled = {module_name(p) for p in MODULES}
-        checked = sorted(set().union(*(imported(p) for p in MODULES)) - compiled)
-        manifest["checked"] = {
-            name: source_hash(ROOT / (name.replace(".", "/") + ".py")) for name in checked
+            "modules": modules,
+            "checked": checked,
         }
         clean(out)
         shutil.copytree(staging, out)
