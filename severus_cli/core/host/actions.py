@@ -152,3 +152,15 @@ class Room:
     name: str
     members: dict[int, None] = field(default_factory=dict)  # conn ids, join order
     source: str = ""  # the source address (or /64) of whoever created it
+    holes: int = 0  # members removed since ``members`` was last rebuilt
+
+    def remove(self, conn: int) -> None:
+        """``conn`` leaves. A dict keeps a hole per key deleted until it grows again,
+        and every message copies the members out of it: a lobby that once held 1,000
+        and now holds 2 would walk 1,000 slots per message. Rebuilt once the holes
+        outnumber the members, which costs O(1) per leave over time."""
+        del self.members[conn]
+        self.holes += 1
+        if self.holes > len(self.members) + 8:
+            self.members = dict(self.members)
+            self.holes = 0

@@ -156,7 +156,7 @@ class HostCore(HostAdmin, HostLimits, HostMove, HostQueries, HostRename, HostSec
         actions: list[Action] = []
         for key in reversed(peer.rooms):
             room = self._rooms[key]
-            del room.members[conn]
+            room.remove(conn)
             if room.members:
                 why = reason[: p.MAX_SHORT]
                 left = p.Left(peer.nick, room.name, len(room.members), why, peer.send_only)
@@ -393,7 +393,7 @@ class HostCore(HostAdmin, HostLimits, HostMove, HostQueries, HostRename, HostSec
             refused = self._change(peer, part.id, now)
             if refused:
                 return refused
-        del room.members[peer.conn]
+        room.remove(peer.conn)
         del peer.rooms[key]
         actions: list[Action] = [Send(peer.conn, encode(p.Ok(part.id)))]
         if room.members:
