@@ -9,9 +9,6 @@ else is affected.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 from severus_cli.core.host.actions import (
     UNLIMITED_RATE,
     Action,
@@ -24,7 +21,7 @@ from severus_cli.core.host.actions import (
     Send,
 )
 from severus_cli.core.host.admin import HostAdmin
-from severus_cli.core.host.limits import HostLimits, give_allowances
+from severus_cli.core.host.limits import Handler, HostLimits, give_allowances
 from severus_cli.core.host.moderation import AdminResult, Moderation
 from severus_cli.core.host.move import HostMove
 from severus_cli.core.host.queries import HostQueries
@@ -35,7 +32,16 @@ from severus_cli.core.limits.room_shares import RoomShares
 from severus_cli.core.native import mypyc_attr
 from severus_cli.core.trust.identity_format import fingerprint
 from severus_cli.core.wire import packets as p
-from severus_cli.core.wire.packets import LOBBY, MOVING, SEND_ONLY, Packet, encode
+from severus_cli.core.wire.codec import (  # not via packets: compiled, these are C calls
+    MOVING,
+    SEND_ONLY,
+    decode_from_client,
+    encode,
+    encode_ok,
+    encode_relayed,
+    encode_sealed,
+)
+from severus_cli.core.wire.packet_base import LOBBY, Packet
 from severus_cli.errors import RemoteProtocolError
 
 __all__ = [
@@ -51,9 +57,6 @@ __all__ = [
     "Room",
     "Send",
 ]
-
-
-Handler = Callable[[Participant, Any, float], list[Action]]
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)  # tests make hostile hosts of it
@@ -191,7 +194,7 @@ class HostCore(HostAdmin, HostLimits, HostMove, HostQueries, HostRename, HostSec
         if peer.yielded:  # a send that made way for its chat (host/secondary.py)
             return self._after_yield(peer, payload)
         try:
-            packet = p.decode_from_client(payload)
+            packet = decode_from_client(payload)
             return self._dispatch(peer, packet, now)
         except RemoteProtocolError as error:
             return self._fatal(conn, error.code, error.message)
@@ -208,6 +211,8 @@ class HostCore(HostAdmin, HostLimits, HostMove, HostQueries, HostRename, HostSec
         return [Send(conn, encode(p.Error(request, code, message)))]
 
     def _dispatch(self, peer: Participant, packet: Packet, now: float) -> list[Action]:
+        if type(packet) is p.Seal and peer.registered:  # the commonest, called directly
+            return self._seal(peer, packet, now)
         handler = self._handlers.get(type(packet))
         if handler is not None:
             if not peer.registered:
@@ -220,14 +225,6 @@ class HostCore(HostAdmin, HostLimits, HostMove, HostQueries, HostRename, HostSec
         if isinstance(packet, p.Hello):
             return self._hello(peer, packet, now)
         raise RemoteProtocolError(f"{packet.TYPE} is not valid here", "unknown_packet")
-
-    def _charged(self, handler: Handler) -> Handler:
-        """``handler`` behind the request bucket."""
-
-        def charged(peer: Participant, packet: Any, now: float) -> list[Action]:
-            return self._ask(peer, packet.id, now) or handler(peer, packet, now)
-
-        return charged
 
     def _hello(self, peer: Participant, hello: p.Hello, now: float) -> list[Action]:
         if peer.registered:
@@ -292,11 +289,11 @@ class HostCore(HostAdmin, HostLimits, HostMove, HostQueries, HostRename, HostSec
         others = members[:at] + members[at + 1 :]
         if peer.via:  # only those that can tell it from its holder (host_secondary)
             others = tuple(c for c in others if self._knows(c))
-        ok = Send(peer.conn, p.encode_ok(seal.id))
+        ok = Send(peer.conn, encode_ok(seal.id))
         if not others:
             return [ok]
         # The members' copies first: connections are flushed in the order written to.
-        sealed = p.encode_sealed(peer.nick, room.name, data, now, peer.via)
+        sealed = encode_sealed(peer.nick, room.name, data, now, peer.via)
         return [Broadcast(others, sealed), ok]
 
     def _relay(self, peer: Participant, relay: p.Relay, now: float) -> list[Action]:
@@ -317,16 +314,8 @@ class HostCore(HostAdmin, HostLimits, HostMove, HostQueries, HostRename, HostSec
             return refused
         if relay.via or peer.via or self._peers[target].via:
             return self._route(peer, target, relay)
-        relayed = p.encode_relayed(peer.nick, relay.kind, relay.data)
-        return [Send(target, relayed), Send(peer.conn, p.encode_ok(relay.id))]
-
-    def _too_long(self, peer: Participant, request: int, data: bytes) -> list[Action] | None:
-        limit = self._message_limit
-        if len(data) <= limit:
-            return None
-        return self._reply_error(
-            peer.conn, request, "too_long", f"messages are limited to {limit} bytes"
-        )
+        relayed = encode_relayed(peer.nick, relay.kind, relay.data)
+        return [Send(target, relayed), Send(peer.conn, encode_ok(relay.id))]
 
     def _room_refusal(self, peer: Participant, name: str) -> str | None:
         """Why ``peer`` may not enter room ``name`` (None: it may, or is in it): the

@@ -12,6 +12,9 @@ the host busy answering it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from severus_cli.core.host.actions import Action, Close, HostConfig, Participant, Send
 from severus_cli.core.limits.ratelimit import TokenBucket
 from severus_cli.core.native import mypyc_attr
@@ -23,6 +26,8 @@ TOO_MANY_BYTES = "slow down: too many bytes"
 TOO_MANY_REQUESTS = "slow down: too many requests"
 TOO_MANY_CHANGES = "slow down: too many joins and parts"
 FLOODING = "too many requests over the rate limit"
+
+Handler = Callable[[Participant, Any, float], list[Action]]
 
 
 def give_allowances(peer: Participant, config: HostConfig, now: float) -> None:
@@ -40,6 +45,22 @@ def give_allowances(peer: Participant, config: HostConfig, now: float) -> None:
 @mypyc_attr(allow_interpreted_subclasses=True)  # a base of HostCore, which tests subclass
 class HostLimits:
     _local: set[int]
+    _message_limit: int
+
+    def _charged(self, handler: Handler) -> Handler:
+        """``handler`` behind the request bucket."""
+
+        def charged(peer: Participant, packet: Any, now: float) -> list[Action]:
+            return self._ask(peer, packet.id, now) or handler(peer, packet, now)
+
+        return charged
+
+    def _too_long(self, peer: Participant, request: int, data: bytes) -> list[Action] | None:
+        limit = self._message_limit
+        if len(data) <= limit:
+            return None
+        error = p.Error(request, "too_long", f"messages are limited to {limit} bytes")
+        return [Send(peer.conn, encode(error))]
 
     def _spend(
         self, peer: Participant, request: int, now: float, bucket: TokenBucket | None, size: int

@@ -24,7 +24,8 @@ _CHECK_ID: Final = Seal.SCHEMA["id"].check
 _CHECK_DATA: Final = Seal.SCHEMA["data"].check
 # The bytes of a room name (fields.NAME_RE: 1-32 of letters, digits, ``_ . -``), checked
 # here on the bytes rather than by the regex, which costs more than the rest of the read.
-_NAME_BYTES: Final = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
+_NAME_CHARS: Final = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-"
+_IS_NAME_BYTE: Final = bytes(byte in _NAME_CHARS for byte in range(256))  # 1 or 0, by byte
 _NAME_MAX: Final = 32
 
 
@@ -38,7 +39,7 @@ def _is_name(data: bytes, at: int, size: int) -> bool:
     """Whether the ``size`` bytes at ``at`` are a name (IndexError if ``data`` ends first)."""
     if not 1 <= size <= _NAME_MAX:
         return False
-    return all(data[index] in _NAME_BYTES for index in range(at, at + size))
+    return all(_IS_NAME_BYTE[data[index]] for index in range(at, at + size))
 
 
 def _uint(data: bytes, at: int, size: int) -> int:
