@@ -2,7 +2,7 @@
 reader (core/wire/seal_reader.py) and the compiled transport glue (what types reach it).
 
 Every test runs interpreted and, with ``SEVERUS_COMPILED`` set to a build, against the
-mypyc extensions (tests/e2e/test_e2e_attack_fast_paths.py runs this file so), where
+mypyc extensions (tests/test_compiled_core.py runs this file so), where
 ``decode_from_client`` reads seals byte by byte. The reader may decline anything; it may
 never accept what the generic decoder refuses, read a packet differently, or raise.
 """
@@ -38,6 +38,8 @@ from severus_cli.net.tls import server_context
 from severus_cli.net.trust_gate import HostPolicy
 from severus_cli.runtime.connect import open_link
 from tests.event_loops import LOOPS, run_on
+from tests.test_seal_reader import generic
+from tests.test_seal_reader import layout as seal
 
 COMPILED = _compiled.in_use()
 
@@ -57,13 +59,6 @@ def test_the_seal_reader_runs_exactly_where_the_compiled_core_does() -> None:
 # --- the reader against the generic decoder ----------------------------------------------
 
 
-def generic(wire: bytes) -> p.Packet | None:
-    try:
-        return codec.decode(wire, codec.CLIENT_PACKETS)
-    except RemoteProtocolError:
-        return None
-
-
 def judged(wire: bytes) -> p.Seal | None:
     """Read ``wire`` every way the host may; they must agree, and nothing may raise
     but the decoder's own refusal."""
@@ -81,11 +76,6 @@ def judged(wire: bytes) -> p.Seal | None:
     if host is not None:
         assert type(host) is type(slow)
     return fast
-
-
-def seal(ident: bytes, room: bytes, data: bytes) -> bytes:
-    """A seal in the clients' key order with its values already packed."""
-    return SEAL_HEAD + ident + b"\xa4room" + room + b"\xa4data" + data
 
 
 ROOM = b"\xa5lobby"

@@ -207,3 +207,27 @@ def test_the_decoder_reads_seals_this_way_exactly_when_compiled() -> None:
 
     compiled = not re.search(r"\.py$", seal_reader.__file__ or "")
     assert codec.READ_SEALS is compiled
+
+
+def test_the_decoder_answers_seals_with_the_reader_when_it_is_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With the reader on (as compiled), a seal in the clients' layout never reaches the
+    generic decoder, and everything else still does."""
+    monkeypatch.setattr(codec, "READ_SEALS", True)
+    slow: list[bytes] = []
+    generic_decode = codec.decode
+
+    def counted(data: bytes, table: dict[str, type[p.Packet]]) -> p.Packet:
+        slow.append(data)
+        return generic_decode(data, table)
+
+    monkeypatch.setattr(codec, "decode", counted)
+    seal = p.Seal(9, "lobby", b"sealed")
+    assert codec.decode_from_client(p.encode(seal)) == seal
+    assert slow == []  # (compiled, the patch is not seen: the reader answers anyway)
+    join = p.Join(3, "rust")
+    assert codec.decode_from_client(p.encode(join)) == join
+    refused = SEAL_HEAD + b"\x05\xa4room\xa5lo by\xa4data\xc4\x01x"
+    with pytest.raises(RemoteProtocolError):
+        codec.decode_from_client(refused)

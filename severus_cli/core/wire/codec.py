@@ -44,7 +44,7 @@ from severus_cli.core.wire.host_packets import (
     WhoisReply,
 )
 from severus_cli.core.wire.packet_base import MAX_PACKET, MAX_TEXT, Packet, _field_names
-from severus_cli.core.wire.seal_reader import SEAL_HEAD, read_seal
+from severus_cli.core.wire.seal_reader import read_seal
 from severus_cli.errors import LocalProtocolError, RemoteProtocolError
 
 # What this version understands: renamed (4.6); via and quiet (4.7); moved (4.8).
@@ -252,7 +252,7 @@ READ_SEALS = not (seal_reader.__file__ or "").endswith(".py")
 def decode_from_client(data: bytes) -> Packet:
     """A packet from a client; in the compiled build a ``seal`` in the clients' own
     layout is read directly (:mod:`severus_cli.core.wire.seal_reader`)."""
-    if READ_SEALS and data.startswith(SEAL_HEAD):
+    if READ_SEALS:  # (it returns None at once for any other packet type)
         seal = read_seal(data)
         if seal is not None:
             return seal

@@ -23,6 +23,7 @@ from __future__ import annotations
 import enum
 import functools
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -231,8 +232,15 @@ class HopSession:
             raise RemoteProtocolError("unexpected message during the handshake", "bad_handshake")
         if self._responder is not None:
             return self._respond(self._responder, frame)
+        self._read_handshake(self._noise.read_message, frame)
+        self.peer_key = _remote_static(self._handshake_state)
+        self._state = _State.AWAIT_PROCEED
+        return [PeerIdentity(self.peer_key)]
+
+    def _read_handshake(self, read: Callable[[bytes], bytes], frame: bytes) -> None:
+        """One handshake message read by ``read``: it must pass, and carry no payload."""
         try:
-            payload = self._noise.read_message(frame)
+            payload = read(frame)
         except Exception as error:
             self._state = _State.FAILED
             raise RemoteProtocolError(
@@ -242,25 +250,12 @@ class HopSession:
         if payload:
             self._state = _State.FAILED
             raise RemoteProtocolError("handshake payloads must be empty", "bad_handshake")
-        self.peer_key = _remote_static(self._handshake_state)
-        self._state = _State.AWAIT_PROCEED
-        return [PeerIdentity(self.peer_key)]
 
     def _respond(self, responder: XXResponder, frame: bytes) -> list[SessionEvent]:
         """The responder's handshake: the first message gets our reply, the third
         completes the session."""
         first = not responder.replied
-        try:
-            payload = responder.read_first(frame) if first else responder.read_third(frame)
-        except Exception as error:
-            self._state = _State.FAILED
-            raise RemoteProtocolError(
-                "the Noise handshake failed (wrong protocol, tampering, or a TLS interceptor)",
-                "bad_handshake",
-            ) from error
-        if payload:
-            self._state = _State.FAILED
-            raise RemoteProtocolError("handshake payloads must be empty", "bad_handshake")
+        self._read_handshake(responder.read_first if first else responder.read_third, frame)
         if not first:
             self.peer_key = responder.remote_static
             self._finish()
